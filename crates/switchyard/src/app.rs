@@ -1,0 +1,163 @@
+//! Wiring the process together: entry points from the static configuration, the compile context,
+//! providers, the configuration watcher, the listeners, and the lifecycle (SIGTERM: keep accepting
+//! for `requestAcceptGraceTimeout` while ping answers the terminating status, then stop accepting
+//! and drain for `graceTimeOut`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use http::HeaderValue;
+use switchyard_model::config::static_cfg::StaticConfig;
+use switchyard_rule::Syntax;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
+
+use crate::config::{self, LoadedStatic};
+use crate::http::entrypoint::{EntryPointSpec, Transport};
+use crate::http::internal::Health;
+use crate::http::server;
+use crate::http::upstream::{TransportSettings, UpstreamRegistry};
+use crate::runtime::compile::{CompileContext, DEFAULT_PRECEDENCE};
+use crate::runtime::{self, internal, watcher, Shared, Snapshot};
+
+/// The pieces built from the static configuration, shared by `run` and `check`.
+pub struct Prepared {
+    pub config: StaticConfig,
+    pub ctx: Arc<CompileContext>,
+    pub shared: Arc<Shared>,
+}
+
+/// Validates the static configuration and builds the compile context.
+pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
+    let mut entry_points = Vec::new();
+    for (index, (name, ep)) in config.entry_points.iter().enumerate() {
+        entry_points.push(Arc::new(EntryPointSpec::new(name, index, ep, &config)?));
+    }
+    if let Some(ep) = internal::ping_entry_point(&config) {
+        if !config.entry_points.contains_key(&ep) {
+            return Err(format!("ping.entryPoint: entry point {ep:?} doesn't exist"));
+        }
+    }
+    let default_syntax = match config.core.as_ref().and_then(|c| c.default_rule_syntax.as_deref()) {
+        None | Some("") => Syntax::V3,
+        Some(s) => s.parse().map_err(|_| format!("core.defaultRuleSyntax: unknown syntax {s:?} (expected v2 or v3)"))?,
+    };
+    let precedence = match config.providers.as_ref().map(|p| &p.precedence) {
+        Some(list) if !list.is_empty() => list.iter().map(|p| p.to_ascii_lowercase()).collect(),
+        _ => DEFAULT_PRECEDENCE.iter().map(|s| s.to_string()).collect(),
+    };
+    let terminating = config.ping.as_ref().and_then(|p| p.terminating_status_code).unwrap_or(503);
+    let ping_terminating_status = http::StatusCode::from_u16(terminating)
+        .map_err(|_| format!("ping.terminatingStatusCode: invalid status {terminating}"))?;
+    let hostname = runtime::hostname();
+    let health = Arc::new(Health::default());
+    let ctx = Arc::new(CompileContext {
+        entry_points,
+        default_syntax,
+        precedence,
+        default_transport: TransportSettings::from_static(config.servers_transport.as_ref()),
+        upstreams: Arc::new(UpstreamRegistry::default()),
+        health: health.clone(),
+        hostname: hostname.clone().into(),
+        ping_terminating_status,
+    });
+    let shared = Arc::new(Shared {
+        snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        health,
+        hostname: HeaderValue::from_str(&hostname).unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+    });
+    Ok(Prepared { config, ctx, shared })
+}
+
+/// Runs Switchyard until SIGTERM/SIGINT and the drain that follows.
+pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
+    let LoadedStatic { config, source } = loaded;
+    info!(version = crate::VERSION, "starting Switchyard");
+    info!("static configuration loaded from {source}");
+    for section in config::unsupported_sections(&config) {
+        warn!(section = %section, "static configuration section is not supported yet; it is ignored");
+    }
+    let prepared = prepare(config)?;
+    let Prepared { config, ctx, shared } = prepared;
+
+    // Bind every entry point before anything else: a port that cannot be bound is fatal.
+    let mut listeners = Vec::new();
+    for spec in &ctx.entry_points {
+        if spec.transport == Transport::Udp {
+            warn!(entry_point = %spec.name, "UDP entry points are not supported yet; not listening");
+            continue;
+        }
+        let listener = server::bind(spec)
+            .map_err(|e| format!("entryPoints.{}: cannot listen on {}: {e}", spec.name, spec.address))?;
+        info!(entry_point = %spec.name, address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
+        listeners.push((spec.clone(), listener));
+    }
+
+    // Providers and the watcher.
+    let (tx, rx) = mpsc::channel(16);
+    let mut expected = BTreeSet::new();
+    let throttle = config
+        .providers
+        .as_ref()
+        .and_then(|p| p.providers_throttle_duration)
+        .map(|d| d.as_std().unwrap_or_default())
+        .unwrap_or(Duration::from_secs(2));
+    if let Some(providers) = &config.providers {
+        crate::provider::warn_unsupported(providers);
+        if let Some(file) = providers.file.clone() {
+            expected.insert(crate::provider::file::PROVIDER.to_owned());
+            info!(provider = "file", "starting provider");
+            tokio::spawn(crate::provider::file::run(file, tx.clone()));
+        }
+    }
+    drop(tx);
+    tokio::spawn(watcher::run(rx, ctx.clone(), shared.clone(), internal::config(&config), expected, throttle));
+
+    // Listeners, each with its own stop switch.
+    let mut stops = Vec::new();
+    let mut tasks = Vec::new();
+    for (spec, listener) in listeners {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        stops.push((spec.clone(), stop_tx));
+        tasks.push(tokio::spawn(server::serve(listener, spec, shared.clone(), stop_rx)));
+    }
+
+    wait_for_signal().await;
+    info!("shutdown requested");
+    shared.health.terminating.store(true, std::sync::atomic::Ordering::Relaxed);
+    for (spec, stop) in stops {
+        let grace = spec.request_accept_grace_timeout;
+        tokio::spawn(async move {
+            if !grace.is_zero() {
+                info!(entry_point = %spec.name, ?grace, "still accepting during requestAcceptGraceTimeout");
+                tokio::time::sleep(grace).await;
+            }
+            let _ = stop.send(true);
+        });
+    }
+    for t in tasks {
+        if let Err(e) = t.await {
+            error!(error = %e, "entry point task failed");
+        }
+    }
+    info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}

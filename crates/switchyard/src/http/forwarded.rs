@@ -1,0 +1,286 @@
+//! The entry point's forwarded-headers policy (`entryPoints.<n>.forwardedHeaders`). Runs before
+//! routing, as in Traefik: from an untrusted peer every `X-Forwarded-*` and `X-Real-Ip` header is
+//! removed; then the ones the proxy owns are set (Proto, Host, Port, Server, Real-Ip) and the peer is
+//! appended to `X-Forwarded-For`. Headers named in `Connection` are dropped here too, except the
+//! ones `forwardedHeaders.connection` allows and the ones this module manages.
+
+use std::net::IpAddr;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue, CONNECTION};
+use ipnet::IpNet;
+use switchyard_model::config::static_cfg::ForwardedHeaders;
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_FORWARDED_SERVER: HeaderName = HeaderName::from_static("x-forwarded-server");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Headers an untrusted peer may not set.
+const UNTRUSTED: &[&str] = &[
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-uri",
+    "x-forwarded-method",
+    "x-forwarded-prefix",
+    "x-forwarded-tls-client-cert",
+    "x-forwarded-tls-client-cert-info",
+    "x-forwarded-scheme",
+    "x-scheme",
+    "x-real-ip",
+];
+
+/// The compiled policy of one entry point.
+#[derive(Debug, Clone, Default)]
+pub struct ForwardedPolicy {
+    trusted: Vec<IpNet>,
+    insecure: bool,
+    not_append_xff: bool,
+    allowed_connection: Vec<HeaderName>,
+    scheme_headers: bool,
+}
+
+/// Facts about the request the policy needs.
+pub struct ForwardedRequest<'a> {
+    pub peer: IpAddr,
+    pub tls: bool,
+    pub upgrade: bool,
+    /// The request's host as the client sent it (Host header or authority), port included.
+    pub host: Option<&'a str>,
+    /// This machine's hostname, for `X-Forwarded-Server`.
+    pub server_name: &'a HeaderValue,
+}
+
+impl ForwardedPolicy {
+    /// Compiles the policy; an invalid `trustedIPs` entry is an error naming it.
+    pub fn new(cfg: Option<&ForwardedHeaders>, global_not_append: bool) -> Result<Self, String> {
+        let Some(cfg) = cfg else {
+            return Ok(Self { not_append_xff: global_not_append, ..Self::default() });
+        };
+        let mut trusted = Vec::new();
+        for entry in &cfg.trusted_ips {
+            trusted.push(parse_net(entry).ok_or_else(|| {
+                format!("forwardedHeaders.trustedIPs: invalid IP or CIDR {entry:?}")
+            })?);
+        }
+        let mut allowed_connection = Vec::new();
+        for name in &cfg.connection {
+            allowed_connection.push(HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                format!("forwardedHeaders.connection: invalid header name {name:?}")
+            })?);
+        }
+        Ok(Self {
+            trusted,
+            insecure: cfg.insecure.unwrap_or(false),
+            not_append_xff: cfg.not_append_x_forwarded_for.unwrap_or(global_not_append),
+            allowed_connection,
+            scheme_headers: cfg.add_x_forwarded_scheme_headers.unwrap_or(false),
+        })
+    }
+
+    /// Whether `X-Forwarded-*` from this peer are kept.
+    pub fn is_trusted(&self, ip: IpAddr) -> bool {
+        self.insecure || self.trusted.iter().any(|n| n.contains(&ip))
+    }
+
+    /// Rewrites the request headers in place.
+    pub fn apply(&self, headers: &mut HeaderMap, req: &ForwardedRequest<'_>) {
+        let trusted = self.is_trusted(req.peer);
+        if !trusted {
+            for name in UNTRUSTED {
+                headers.remove(*name);
+            }
+            // Underscore spellings some servers treat as the same header.
+            let spoofed: Vec<HeaderName> = headers
+                .keys()
+                .filter(|k| {
+                    let k = k.as_str();
+                    k.contains('_') && UNTRUSTED.contains(&k.replace('_', "-").as_str())
+                })
+                .cloned()
+                .collect();
+            for name in spoofed {
+                headers.remove(name);
+            }
+        }
+        self.strip_connection_listed(headers);
+
+        let proto = match (req.tls, req.upgrade) {
+            (false, false) => "http",
+            (true, false) => "https",
+            (false, true) => "ws",
+            (true, true) => "wss",
+        };
+        if !headers.contains_key(&X_FORWARDED_PROTO) {
+            headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        }
+        if self.scheme_headers {
+            let scheme = headers.get(&X_FORWARDED_PROTO).cloned();
+            if let Some(v) = scheme {
+                headers.entry("x-forwarded-scheme").or_insert(v.clone());
+                headers.entry("x-scheme").or_insert(v);
+            }
+        }
+        if let Some(host) = req.host.filter(|h| !h.is_empty()) {
+            if !headers.contains_key(&X_FORWARDED_HOST) {
+                if let Ok(v) = HeaderValue::from_str(host) {
+                    headers.insert(X_FORWARDED_HOST, v);
+                }
+            }
+        }
+        if !headers.contains_key(&X_FORWARDED_PORT) {
+            let fwd_host = headers.get(&X_FORWARDED_HOST).and_then(|v| v.to_str().ok());
+            let port = fwd_host.and_then(host_port).map(str::to_owned).unwrap_or_else(|| {
+                let tls = matches!(
+                    headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes),
+                    Some(b"https" | b"wss")
+                );
+                if tls { "443" } else { "80" }.to_owned()
+            });
+            if let Ok(v) = HeaderValue::from_str(&port) {
+                headers.insert(X_FORWARDED_PORT, v);
+            }
+        }
+        headers.insert(X_FORWARDED_SERVER, req.server_name.clone());
+        let peer = req.peer.to_string();
+        if !headers.contains_key(&X_REAL_IP) {
+            if let Ok(v) = HeaderValue::from_str(&peer) {
+                headers.insert(X_REAL_IP, v);
+            }
+        }
+        self.append_xff(headers, &peer);
+    }
+
+    fn append_xff(&self, headers: &mut HeaderMap, peer: &str) {
+        let prior: Vec<&str> = headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        let mut value = prior.join(", ");
+        if !self.not_append_xff {
+            if !value.is_empty() {
+                value.push_str(", ");
+            }
+            value.push_str(peer);
+        }
+        if value.is_empty() {
+            headers.remove(&X_FORWARDED_FOR);
+        } else if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(X_FORWARDED_FOR, v);
+        }
+    }
+
+    fn strip_connection_listed(&self, headers: &mut HeaderMap) {
+        if !headers.contains_key(CONNECTION) {
+            return;
+        }
+        let listed: Vec<HeaderName> = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+            .collect();
+        for name in listed {
+            let managed = UNTRUSTED.contains(&name.as_str());
+            let allowed = self.allowed_connection.contains(&name);
+            // `Connection: upgrade` must survive to the proxy, which handles upgrades.
+            if !managed && !allowed && name != http::header::UPGRADE {
+                headers.remove(&name);
+            }
+        }
+    }
+}
+
+/// Parses an IP or CIDR as Traefik's trustedIPs / ClientIP do.
+pub fn parse_net(s: &str) -> Option<IpNet> {
+    let s = s.trim();
+    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+}
+
+/// The port part of a `host[:port]` value, IPv6 brackets understood.
+fn host_port(host: &str) -> Option<&str> {
+    let after = match host.rfind(']') {
+        Some(i) => &host[i + 1..],
+        None if host.matches(':').count() > 1 => return None,
+        None => host,
+    };
+    after.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(policy: &ForwardedPolicy, peer: &str, headers: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+        }
+        let server = HeaderValue::from_static("proxy1");
+        policy.apply(
+            &mut map,
+            &ForwardedRequest {
+                peer: peer.parse().unwrap(),
+                tls: false,
+                upgrade: false,
+                host: Some("example.com:8080"),
+                server_name: &server,
+            },
+        );
+        map
+    }
+
+    #[test]
+    fn untrusted_peer_loses_spoofed_headers() {
+        let p = ForwardedPolicy::default();
+        let h = run(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "1.2.3.4"), ("x_forwarded_for", "9.9.9.9"), ("x-forwarded-proto", "https")]);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(h["x-real-ip"], "10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "http");
+        assert!(!h.contains_key("x_forwarded_for"));
+        assert_eq!(h["x-forwarded-host"], "example.com:8080");
+        assert_eq!(h["x-forwarded-port"], "8080");
+        assert_eq!(h["x-forwarded-server"], "proxy1");
+    }
+
+    #[test]
+    fn trusted_peer_keeps_and_appends() {
+        let cfg = ForwardedHeaders { trusted_ips: vec!["10.0.0.0/8".into()], ..Default::default() };
+        let p = ForwardedPolicy::new(Some(&cfg), false).unwrap();
+        let h = run(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
+        assert_eq!(h["x-forwarded-proto"], "https");
+        let untrusted = run(&p, "192.168.0.1", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(untrusted["x-forwarded-for"], "192.168.0.1");
+    }
+
+    #[test]
+    fn connection_listed_headers_are_dropped_unless_allowed() {
+        let cfg = ForwardedHeaders { connection: vec!["X-Keep".into()], ..Default::default() };
+        let p = ForwardedPolicy::new(Some(&cfg), false).unwrap();
+        let h = run(&p, "10.0.0.1", &[("connection", "x-drop, X-Keep, x-forwarded-host"), ("x-drop", "1"), ("x-keep", "2")]);
+        assert!(!h.contains_key("x-drop"));
+        assert_eq!(h["x-keep"], "2");
+        assert_eq!(h["x-forwarded-host"], "example.com:8080");
+    }
+
+    #[test]
+    fn invalid_trusted_ip_is_named() {
+        let cfg = ForwardedHeaders { trusted_ips: vec!["nope".into()], ..Default::default() };
+        assert!(ForwardedPolicy::new(Some(&cfg), false).unwrap_err().contains("nope"));
+    }
+
+    #[test]
+    fn ports() {
+        assert_eq!(host_port("a:1"), Some("1"));
+        assert_eq!(host_port("[::1]:2"), Some("2"));
+        assert_eq!(host_port("::1"), None);
+        assert_eq!(host_port("a"), None);
+    }
+}

@@ -1,0 +1,16 @@
+//! The HTTP data plane: entry points accept connections and serve HTTP/1.1 and HTTP/2 (h2c) on the
+//! same port; each request loads the current snapshot once, is routed by the entry point's
+//! [`router::RouterTable`], and handed to a compiled service (a load balancer that proxies to an
+//! upstream pool, or an internal service such as `ping@internal`).
+
+pub mod balancer;
+pub mod entrypoint;
+pub mod body;
+pub mod error;
+pub mod forwarded;
+pub mod internal;
+pub mod proxy;
+pub mod router;
+pub mod server;
+pub mod service;
+pub mod upstream;

@@ -1,0 +1,330 @@
+//! Serving one TCP entry point: the accept loop, per-connection HTTP/1.1 + HTTP/2 (h2c prior
+//! knowledge) with upgrades, and the per-request path from raw request to routed handler. Each
+//! request loads the current snapshot once; a keep-alive connection therefore picks up a new
+//! configuration on its next request, while requests in flight finish on the one they started with.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::header::{CONNECTION, HOST};
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+use super::body::{not_found, text_response, Body};
+use super::entrypoint::EntryPointSpec;
+use super::forwarded::ForwardedRequest;
+use super::service::RequestCtx;
+use crate::runtime::Shared;
+
+/// Binds the entry point's socket (with `SO_REUSEPORT` when asked; IPv6 wildcard addresses are
+/// dual-stack, like Go's `:port`).
+pub fn bind(spec: &EntryPointSpec) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = spec.addr;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        // A wildcard IPv6 address also accepts IPv4, as Go does for ":80".
+        let _ = socket.set_only_v6(!addr.ip().is_unspecified());
+    }
+    socket.set_reuse_address(true)?;
+    if spec.reuse_port {
+        socket.set_reuse_port(true)?;
+    }
+    socket.set_tcp_nodelay(true)?;
+    socket.set_nonblocking(true)?;
+    match socket.bind(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if addr.is_ipv6() && addr.ip().is_unspecified() => {
+            // No IPv6 on this host: fall back to the IPv4 wildcard.
+            debug!(error = %e, "IPv6 wildcard bind failed, using 0.0.0.0");
+            let v4 = SocketAddr::from(([0, 0, 0, 0], addr.port()));
+            let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+            socket.set_reuse_address(true)?;
+            if spec.reuse_port {
+                socket.set_reuse_port(true)?;
+            }
+            socket.set_nonblocking(true)?;
+            socket.bind(&v4.into())?;
+            socket.listen(4096)?;
+            return TcpListener::from_std(socket.into());
+        }
+        Err(e) => return Err(e),
+    }
+    socket.listen(4096)?;
+    TcpListener::from_std(socket.into())
+}
+
+/// Per-connection state shared by the connection's requests.
+struct Conn {
+    spec: Arc<EntryPointSpec>,
+    shared: Arc<Shared>,
+    ctx: RequestCtx,
+    requests: AtomicU64,
+    started: Instant,
+}
+
+/// Serves `listener` until `stop` turns true, then drains connections for the grace timeout.
+pub async fn serve(
+    listener: TcpListener,
+    spec: Arc<EntryPointSpec>,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    {
+        let mut h1 = builder.http1();
+        h1.timer(TokioTimer::new())
+            .keep_alive(true)
+            .max_buf_size(spec.max_header_bytes.max(8192));
+        // hyper's header-read timer also runs while a keep-alive connection waits for its next
+        // request, so it enforces both readTimeout (headers) and idleTimeout.
+        let header_timeout = match (spec.read_timeout, spec.idle_timeout) {
+            (Some(r), Some(i)) => Some(r.min(i)),
+            (r, i) => r.or(i),
+        };
+        h1.header_read_timeout(header_timeout);
+    }
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(spec.http2_max_concurrent_streams);
+    let graceful = GracefulShutdown::new();
+
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let conn = Arc::new(Conn {
+                        spec: spec.clone(),
+                        shared: shared.clone(),
+                        ctx: RequestCtx { peer, entry_point: spec.name.clone(), tls: false },
+                        requests: AtomicU64::new(0),
+                        started: Instant::now(),
+                    });
+                    let svc = service_fn(move |req: Request<Incoming>| {
+                        let conn = conn.clone();
+                        async move { Ok::<_, Infallible>(handle(req, &conn).await) }
+                    });
+                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
+                    let watched = graceful.watch(conn);
+                    tokio::spawn(async move {
+                        if let Err(e) = watched.await {
+                            debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: log, back off a little, go on.
+                    warn!(entry_point = %spec.name, error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        }
+    }
+    drop(listener);
+    info!(entry_point = %spec.name, grace = ?spec.grace_timeout, "stopped accepting, draining connections");
+    if tokio::time::timeout(spec.grace_timeout, graceful.shutdown()).await.is_err() {
+        warn!(entry_point = %spec.name, "grace timeout reached, closing remaining connections");
+    }
+}
+
+/// Resolves once the stop switch is on.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
+    let spec = &conn.spec;
+    let n = conn.requests.fetch_add(1, Ordering::Relaxed) + 1;
+    let http1 = req.version() <= Version::HTTP_11;
+    let close = http1
+        && ((spec.keep_alive_max_requests > 0 && n >= spec.keep_alive_max_requests)
+            || spec.keep_alive_max_time.is_some_and(|t| conn.started.elapsed() >= t));
+    let method = req.method().clone();
+    let uri = req.uri().clone(); // cheap: the path is reference-counted bytes
+    let guard = ClientGone { entry_point: &spec.name, method: &method, uri: &uri, answered: false };
+    let mut resp = route(req, conn).await;
+    let mut guard = guard;
+    guard.answered = true;
+    if close {
+        resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// Records a 499 when the client goes away before the response is ready (the request future is
+/// dropped mid-way).
+struct ClientGone<'a> {
+    entry_point: &'a str,
+    method: &'a http::Method,
+    uri: &'a Uri,
+    answered: bool,
+}
+
+impl Drop for ClientGone<'_> {
+    fn drop(&mut self) {
+        if !self.answered {
+            debug!(entry_point = self.entry_point, method = %self.method, path = self.uri.path(), status = 499, "client closed the connection before the response");
+        }
+    }
+}
+
+fn bad_request() -> Response<Body> {
+    text_response(StatusCode::BAD_REQUEST, "400 Bad Request")
+}
+
+/// Normalises the request as the entry point says, routes it and calls the handler.
+async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
+    let spec = &conn.spec;
+    let (mut parts, body) = req.into_parts();
+
+    let raw_path = parts.uri.path();
+    let routing_path = match switchyard_rule::routing_path(raw_path, spec.sanitize_path) {
+        Ok(p) => p.into_owned(),
+        Err(e) => {
+            debug!(path = raw_path, error = %e, "rejecting request path");
+            return bad_request();
+        }
+    };
+    if let Some(uri) = normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons) {
+        parts.uri = uri;
+    }
+
+    let host_raw: Option<String> = match parts.uri.authority() {
+        Some(a) => Some(a.as_str().to_owned()),
+        None => parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
+    };
+    let upgrade = parts.headers.contains_key(http::header::UPGRADE);
+    spec.forwarded.apply(
+        &mut parts.headers,
+        &ForwardedRequest {
+            peer: conn.ctx.peer.ip(),
+            tls: conn.ctx.tls,
+            upgrade,
+            host: host_raw.as_deref(),
+            server_name: &conn.shared.hostname,
+        },
+    );
+
+    let host = switchyard_rule::normalize_host(host_raw.as_deref().unwrap_or(""));
+    let snapshot = conn.shared.snapshot.load();
+    let Some(table) = snapshot.http.get(spec.index) else {
+        return not_found();
+    };
+    let handler = {
+        let view = switchyard_rule::HttpRequestView {
+            host: &host,
+            method: parts.method.as_str(),
+            path: &routing_path,
+            query: parts.uri.query(),
+            headers: &parts.headers,
+            client_ip: Some(conn.ctx.peer.ip()),
+        };
+        match table.find(&view) {
+            Some(route) => route.handler.clone(),
+            None => {
+                debug!(entry_point = %spec.name, host = %host, path = %routing_path, "no router matched");
+                return not_found();
+            }
+        }
+    };
+    drop(snapshot);
+    let req = Request::from_parts(parts, body.map_err(Into::into).boxed());
+    handler.call(req, &conn.ctx).await
+}
+
+/// The request target to forward when the entry point changes it: dot-segments cleaned
+/// (`sanitizePath`) and `;` in the query turned into `&` (or `%3B` with `encodeQuerySemicolons`).
+/// `None` when the target stays as the client sent it.
+fn normalized_target(uri: &Uri, sanitize: bool, encode_semicolons: bool) -> Option<Uri> {
+    let path = uri.path();
+    let cleaned = if sanitize { clean_path(path) } else { None };
+    let query = uri.query().filter(|q| q.contains(';')).map(|q| {
+        if encode_semicolons {
+            q.replace(';', "%3B")
+        } else {
+            q.replace(';', "&")
+        }
+    });
+    if cleaned.is_none() && query.is_none() {
+        return None;
+    }
+    let mut pq = cleaned.unwrap_or_else(|| path.to_owned());
+    if let Some(q) = query.as_deref().or(uri.query()) {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    let mut parts = uri.clone().into_parts();
+    parts.path_and_query = pq.parse().ok();
+    Uri::from_parts(parts).ok()
+}
+
+/// Go's `path.Clean` on the raw (still encoded) path, keeping a trailing slash; `None` when the
+/// path is already clean.
+fn clean_path(path: &str) -> Option<String> {
+    let dirty = path.contains("//")
+        || path.contains("/./")
+        || path.contains("/../")
+        || path.ends_with("/.")
+        || path.ends_with("/..")
+        || !path.starts_with('/');
+    if !dirty {
+        return None;
+    }
+    let mut out: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    let mut cleaned = String::with_capacity(path.len());
+    for seg in &out {
+        cleaned.push('/');
+        cleaned.push_str(seg);
+    }
+    let trailing = path.ends_with('/') || path.ends_with("/.") || path.ends_with("/..");
+    if cleaned.is_empty() || (trailing && !cleaned.ends_with('/')) {
+        cleaned.push('/');
+    }
+    (cleaned != path).then_some(cleaned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleans_paths() {
+        assert_eq!(clean_path("/a/b"), None);
+        assert_eq!(clean_path("/foo/../bar").as_deref(), Some("/bar"));
+        assert_eq!(clean_path("//a/./b/").as_deref(), Some("/a/b/"));
+        assert_eq!(clean_path("/..").as_deref(), Some("/"));
+        assert_eq!(clean_path("/a/%2e%2e/b"), None);
+    }
+
+    #[test]
+    fn semicolons() {
+        let uri: Uri = "/p?a=1;b=2".parse().unwrap();
+        assert_eq!(normalized_target(&uri, true, false).unwrap().to_string(), "/p?a=1&b=2");
+        assert_eq!(normalized_target(&uri, true, true).unwrap().to_string(), "/p?a=1%3Bb=2");
+        let plain: Uri = "/p?a=1".parse().unwrap();
+        assert!(normalized_target(&plain, true, false).is_none());
+    }
+}

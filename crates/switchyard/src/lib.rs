@@ -1,0 +1,22 @@
+//! Switchyard: a Traefik v3 compatible edge router.
+//!
+//! The crate is the runtime around the pure `switchyard-model` and `switchyard-rule` crates:
+//!
+//! - [`config`] finds and decodes the static configuration (file, flags or `TRAEFIK_*` env).
+//! - [`provider`] tasks produce whole dynamic configurations (the file provider today).
+//! - [`runtime`] keeps the latest configuration of each provider, merges, validates and compiles
+//!   it into an immutable [`runtime::Snapshot`] that is swapped atomically.
+//! - [`http`] is the data plane: entry points, routing, services, the proxy and its upstream pools.
+//! - [`observe`] sets up logging.
+#![forbid(unsafe_code)]
+
+pub mod check;
+pub mod config;
+pub mod http;
+pub mod observe;
+pub mod provider;
+pub mod runtime;
+pub mod app;
+
+/// Switchyard's version, as `switchyard version` prints it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,436 @@
+//! Test harness: runs the real `switchyard` binary on temporary configuration files, real
+//! backends on loopback (hyper servers), and a raw HTTP/1.1 client so tests can send exactly the
+//! bytes they mean (malformed requests included).
+#![allow(dead_code, unreachable_pub)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame;
+use hyper::{Request, Response};
+
+/// A loopback port that was free a moment ago.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh temporary directory.
+pub fn temp_dir(tag: &str) -> PathBuf {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{tag}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Writes a file atomically (write to a temp name, then rename), as editors do.
+pub fn write_atomic(path: &Path, content: &str) {
+    let tmp = path.with_extension("tmp~");
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// A running Switchyard process.
+pub struct Proxy {
+    pub child: Child,
+    pub dir: PathBuf,
+    /// Entry point name → port.
+    pub ports: HashMap<String, u16>,
+    pub log: PathBuf,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_switchyard")
+}
+
+impl Proxy {
+    /// Starts Switchyard with entry points `web` (and `traefik` for ping), a file provider on
+    /// `dynamic/` holding `dynamic_yaml`, and `extra_static` appended to the static file.
+    /// `{web}`-style placeholders are not needed: ports are chosen here.
+    pub fn start(dynamic_yaml: &str, extra_static: &str) -> Proxy {
+        Self::start_with_eps(&["web"], dynamic_yaml, extra_static)
+    }
+
+    pub fn start_with_eps(eps: &[&str], dynamic_yaml: &str, extra_static: &str) -> Proxy {
+        let dir = temp_dir("proxy");
+        let dyn_dir = dir.join("dynamic");
+        std::fs::create_dir_all(&dyn_dir).unwrap();
+        std::fs::write(dyn_dir.join("config.yml"), dynamic_yaml).unwrap();
+        let mut ports = HashMap::new();
+        let mut static_yaml = String::from("entryPoints:\n");
+        for ep in eps.iter().chain(std::iter::once(&"traefik")) {
+            let port = free_port();
+            ports.insert(ep.to_string(), port);
+            static_yaml.push_str(&format!("  {ep}:\n    address: \"127.0.0.1:{port}\"\n"));
+            if *ep != "traefik" {
+                static_yaml.push_str(&entrypoint_extra(extra_static, ep));
+            }
+        }
+        static_yaml.push_str(&format!(
+            "ping: {{}}\nlog:\n  level: DEBUG\nproviders:\n  providersThrottleDuration: 50ms\n  file:\n    directory: \"{}\"\n    watch: true\n",
+            dyn_dir.display()
+        ));
+        static_yaml.push_str(&strip_ep_extra(extra_static));
+        let config = dir.join("traefik.yml");
+        std::fs::write(&config, static_yaml).unwrap();
+        let log = dir.join("switchyard.log");
+        let child = Command::new(binary())
+            .arg(format!("--configFile={}", config.display()))
+            .env("SWITCHYARD_LOG", "debug,hyper=warn,h2=warn")
+            .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
+            .spawn()
+            .expect("start switchyard");
+        let proxy = Proxy { child, dir, ports, log };
+        proxy.wait_ready();
+        proxy
+    }
+
+    pub fn port(&self, ep: &str) -> u16 {
+        self.ports[ep]
+    }
+
+    pub fn addr(&self, ep: &str) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port(ep)))
+    }
+
+    pub fn web(&self) -> SocketAddr {
+        self.addr("web")
+    }
+
+    /// Waits until ping answers 200 (every provider delivered).
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(r) = try_request(self.addr("traefik"), "GET", "/ping", "localhost", &[], "") {
+                if r.status == 200 {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("switchyard did not become ready; log:\n{}", self.logs());
+    }
+
+    pub fn logs(&self) -> String {
+        let mut s = std::fs::read_to_string(&self.log).unwrap_or_default();
+        s.push_str(&std::fs::read_to_string(self.dir.join("stderr.log")).unwrap_or_default());
+        s
+    }
+
+    /// Replaces the dynamic configuration file.
+    pub fn set_dynamic(&self, yaml: &str) {
+        write_atomic(&self.dir.join("dynamic").join("config.yml"), yaml);
+    }
+
+    /// Polls `check` until it holds or the deadline passes.
+    pub fn eventually(&self, what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if check() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}; log:\n{}", self.logs());
+    }
+
+    pub fn sigterm(&self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+    }
+}
+
+/// Static lines meant for each non-traefik entry point: lines of `extra` starting with `EP:` are
+/// indented under every user entry point.
+fn entrypoint_extra(extra: &str, _ep: &str) -> String {
+    extra
+        .lines()
+        .filter_map(|l| l.strip_prefix("EP:"))
+        .map(|l| format!("    {l}\n"))
+        .collect()
+}
+
+fn strip_ep_extra(extra: &str) -> String {
+    extra.lines().filter(|l| !l.starts_with("EP:")).map(|l| format!("{l}\n")).collect()
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Sends one request with `Connection: close` and reads the whole response.
+pub fn try_request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<RawResponse> {
+    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if !body.is_empty() {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    raw(addr, req.as_bytes())
+}
+
+pub fn request(addr: SocketAddr, method: &str, target: &str, host: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+    try_request(addr, method, target, host, headers, body).expect("request failed")
+}
+
+pub fn get(addr: SocketAddr, host: &str, target: &str) -> RawResponse {
+    request(addr, "GET", target, host, &[], "")
+}
+
+/// Writes raw bytes, reads until the server closes, parses the first response.
+pub fn raw(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<RawResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    s.write_all(bytes)?;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_response(&buf).ok_or_else(|| std::io::Error::other(format!("unparsable response: {:?}", String::from_utf8_lossy(&buf))))
+}
+
+/// Parses a response (Content-Length, chunked, or until EOF).
+pub fn parse_response(buf: &[u8]) -> Option<RawResponse> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&buf[..end]).ok()?;
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let rest = &buf[end + 4..];
+    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if chunked {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while let Some(nl) = rest[i..].windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(std::str::from_utf8(&rest[i..i + nl]).ok()?.split(';').next()?.trim(), 16).ok()?;
+            i += nl + 2;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(rest.get(i..i + size)?);
+            i += size + 2;
+        }
+        out
+    } else if let Some(len) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+        let len: usize = len.1.parse().ok()?;
+        rest.get(..len).unwrap_or(rest).to_vec()
+    } else {
+        rest.to_vec()
+    };
+    Some(RawResponse { status, headers, body })
+}
+
+/// A backend: a hyper HTTP/1.1 + h2c server on loopback running in its own thread. It answers
+/// with a text dump of what it received (`X-Backend` names it), and has special paths:
+/// `/slow` (waits 2 s), `/sse` (one event, a 1.5 s pause, a second event), `/status/N`,
+/// `/trailers` (a body followed by trailers `grpc-status: 0`).
+pub struct Backend {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub hits: std::sync::Arc<AtomicUsize>,
+    _rt: std::thread::JoinHandle<()>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+type TestBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+impl Backend {
+    pub fn start(name: &str) -> Backend {
+        let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let hits = std::sync::Arc::new(AtomicUsize::new(0));
+        let hits2 = hits.clone();
+        let name2 = name.to_owned();
+        let handle = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    tokio::select! {
+                        Ok((stream, _)) = listener.accept() => {
+                            let name = name2.clone();
+                            let hits = hits2.clone();
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req| {
+                                    hits.fetch_add(1, Ordering::Relaxed);
+                                    backend_handle(name.clone(), req)
+                                });
+                                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                                let _ = builder.serve_connection_with_upgrades(hyper_util::rt::TokioIo::new(stream), svc).await;
+                            });
+                        }
+                        _ = &mut stop_rx => break,
+                    }
+                }
+            });
+        });
+        Backend { addr, name: name.to_owned(), hits, _rt: handle, stop: Some(stop_tx) }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+fn full(s: impl Into<Bytes>) -> TestBody {
+    Full::new(s.into()).boxed()
+}
+
+async fn backend_handle(name: String, req: Request<hyper::body::Incoming>) -> Result<Response<TestBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let mut dump = format!("backend: {name}\nmethod: {}\ntarget: {}\nversion: {:?}\n", req.method(), req.uri(), req.version());
+    for (k, v) in req.headers() {
+        dump.push_str(&format!("{}: {}\n", k, String::from_utf8_lossy(v.as_bytes())));
+    }
+    let resp = if path == "/slow" {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Response::new(full(dump))
+    } else if path == "/sse" {
+        let stream = async_stream(vec![
+            (Duration::ZERO, "data: first\n\n"),
+            (Duration::from_millis(1500), "data: second\n\n"),
+        ]);
+        let mut r = Response::new(StreamBody::new(stream).boxed());
+        r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+        r
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        let mut r = Response::new(full(dump));
+        *r.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
+        r
+    } else if path == "/trailers" {
+        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        trailers.insert("grpc-message", "ok".parse().unwrap());
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![Ok(Frame::data(body)), Ok(Frame::trailers(trailers))];
+        let mut r = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+        r.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        r
+    } else {
+        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        dump.push_str(&format!("body: {}\n", String::from_utf8_lossy(&body)));
+        Response::new(full(dump))
+    };
+    let mut resp = resp;
+    resp.headers_mut().insert("x-backend", name.parse().unwrap());
+    Ok(resp)
+}
+
+/// A stream of chunks, each sent after its delay.
+fn async_stream(chunks: Vec<(Duration, &'static str)>) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+    futures_util::stream::unfold(chunks.into_iter(), |mut it| async move {
+        let (delay, chunk) = it.next()?;
+        tokio::time::sleep(delay).await;
+        Some((Ok(Frame::data(Bytes::from_static(chunk.as_bytes()))), it))
+    })
+}
+
+/// A dynamic configuration with one router `r` (rule `rule`) to a load balancer over `urls`.
+pub fn one_route(rule: &str, urls: &[String]) -> String {
+    let servers: String = urls.iter().map(|u| format!("          - url: \"{u}\"\n")).collect();
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"{}\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers:\n{servers}",
+        rule.replace('"', "\\\"")
+    )
+}
+
+/// A persistent HTTP/1.1 connection: requests are sent one after another on the same socket.
+pub struct KeepAlive {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl KeepAlive {
+    pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        Ok(KeepAlive { stream, buf: Vec::new() })
+    }
+
+    /// Sends a GET and reads exactly one response (Content-Length or chunked bodies).
+    pub fn get(&mut self, host: &str, target: &str) -> std::io::Result<RawResponse> {
+        write!(self.stream, "GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n")?;
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some((resp, used)) = parse_complete(&self.buf) {
+                self.buf.drain(..used);
+                return Ok(resp);
+            }
+            let n = self.stream.read(&mut chunk)?;
+            if n == 0 {
+                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// A complete response at the start of `buf` and how many bytes it used.
+fn parse_complete(buf: &[u8]) -> Option<(RawResponse, usize)> {
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+    let head = std::str::from_utf8(&buf[..end]).ok()?.to_ascii_lowercase();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap_or(0))
+        .unwrap_or(0);
+    if buf.len() < end + len {
+        return None;
+    }
+    let resp = parse_response(&buf[..end + len])?;
+    Some((resp, end + len))
+}
