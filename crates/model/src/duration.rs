@@ -12,6 +12,10 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// Newtype name through which the config decoder recognises a duration (to word errors for
+/// flags given without a value).
+pub(crate) const DURATION_MARKER: &str = "$switchyard::duration";
+
 const NANOS_PER_MICRO: i64 = 1_000;
 const NANOS_PER_MILLI: i64 = 1_000_000;
 const NANOS_PER_SEC: i64 = 1_000_000_000;
@@ -262,7 +266,7 @@ impl Serialize for Duration {
 
 struct DurationVisitor;
 
-impl Visitor<'_> for DurationVisitor {
+impl<'de> Visitor<'de> for DurationVisitor {
     type Value = Duration;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -289,11 +293,15 @@ impl Visitor<'_> for DurationVisitor {
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Duration, E> {
         Duration::parse(v).map_err(E::custom)
     }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(self, d: D) -> Result<Duration, D::Error> {
+        d.deserialize_any(DurationVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for Duration {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DurationVisitor)
+        deserializer.deserialize_newtype_struct(DURATION_MARKER, DurationVisitor)
     }
 }
 

@@ -53,7 +53,7 @@ fn check_lists_routers_and_errors() {
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("ok@file"), "{out}");
     assert!(out.contains("Host(`a.test`)"), "{out}");
-    assert!(out.contains("priority: 16"), "{out}");
+    assert!(out.contains("priority: 14"), "{out}"); // len("Host(`a.test`)")
     assert!(out.contains("broken@file"), "{out}");
     assert!(out.contains("disabled"), "{out}");
     assert!(out.contains("command-line flags"), "{out}");

@@ -17,6 +17,7 @@ use serde::de::{
 };
 
 use super::node::Node;
+use crate::duration::DURATION_MARKER;
 
 /// Name of the newtype through which [`super::section`] asks for "a section that may be
 /// switched off with `false`".
@@ -288,6 +289,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         name: &'static str,
         visitor: V,
     ) -> Result<V::Value, DeError> {
+        if name == DURATION_MARKER && matches!(self.node, Node::Bare) {
+            return Err(DeError::expected("a duration such as `10s`", self.node));
+        }
         if name == SECTION_MARKER {
             if self.is_disabling() {
                 return visitor.visit_none();

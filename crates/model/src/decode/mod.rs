@@ -182,13 +182,25 @@ fn document_error(source: &str, line: Option<usize>, message: String) -> DecodeE
     }
 }
 
+/// YAML 1.2 typing, as Traefik's Go YAML reader does: `yes`/`no`/`on`/`off` stay strings, and
+/// numbers spelled with leading zeros or underscores keep their text (a string field gets it
+/// verbatim; a numeric field still parses it).
+fn yaml_options() -> serde_saphyr::Options {
+    serde_saphyr::options! {
+        strict_booleans: true,
+        leading_zero_numbers_as_strings: true,
+        underscored_numbers_as_strings: true,
+        with_snippet: false,
+    }
+}
+
 /// Parses a document into the neutral tree, reporting syntax errors with their line.
 pub fn parse_text(text: &str, format: Format, source: &str) -> Result<Node, DecodeError> {
     if text.trim().is_empty() {
         return Ok(Node::Map(Vec::new()));
     }
     let node = match format {
-        Format::Yaml => serde_saphyr::from_str::<Node>(text).map_err(|err| {
+        Format::Yaml => serde_saphyr::from_str_with_options::<Node>(text, yaml_options()).map_err(|err| {
             let line = err
                 .location()
                 .and_then(|location| usize::try_from(location.line()).ok())
@@ -228,15 +240,21 @@ pub fn from_node<T: DeserializeOwned>(node: &Node, source: &str) -> Result<T, De
     decode_node(node, source, PathStyle::Dotted, None)
 }
 
-fn split_path(key: &str, separator: char) -> Option<Vec<String>> {
+/// Deeper paths than this are not configuration; refusing them keeps the tree shallow.
+const MAX_PATH_SEGMENTS: usize = 64;
+
+fn split_path(key: &str, separator: char) -> Result<Vec<String>, &'static str> {
     let mut segments = Vec::new();
     for part in key.split(separator) {
         if part.is_empty() {
-            return None;
+            return Err("malformed key (empty path segment)");
         }
         split_indices(part, &mut segments);
+        if segments.len() > MAX_PATH_SEGMENTS {
+            return Err("key path is too deep");
+        }
     }
-    Some(segments)
+    Ok(segments)
 }
 
 /// Decodes Traefik-style CLI flags: `--entryPoints.web.address=:80`, bare `--providers.file`
@@ -267,9 +285,7 @@ pub fn from_flags<T: DeserializeOwned>(args: &[String]) -> Result<T, DecodeError
         if key.eq_ignore_ascii_case("configfile") {
             continue;
         }
-        let Some(path) = split_path(key, '.') else {
-            return Err(flag_error("malformed flag name (empty path segment)".to_string()));
-        };
+        let path = split_path(key, '.').map_err(|message| flag_error(message.to_string()))?;
         tree.insert(&path, value);
     }
     decode_node(&tree.into_node(), COMMAND_LINE, PathStyle::Flag, None)
@@ -294,14 +310,12 @@ pub fn from_env<T: DeserializeOwned>(
         if key == "configfile" {
             continue;
         }
-        let Some(path) = split_path(&key, '_') else {
-            return Err(DecodeError {
-                source_name: ENVIRONMENT.to_string(),
-                key_path: name.clone(),
-                line: None,
-                message: "malformed variable name (empty path segment)".to_string(),
-            });
-        };
+        let path = split_path(&key, '_').map_err(|message| DecodeError {
+            source_name: ENVIRONMENT.to_string(),
+            key_path: name.clone(),
+            line: None,
+            message: message.to_string(),
+        })?;
         tree.insert(&path, Node::Str(value));
     }
     let style = PathStyle::Env(prefix);
@@ -318,14 +332,12 @@ pub fn from_key_values<T: DeserializeOwned>(
 ) -> Result<T, DecodeError> {
     let mut tree = KeyTree::default();
     for (key, value) in pairs {
-        let Some(path) = split_path(key, separator) else {
-            return Err(DecodeError {
-                source_name: source.to_string(),
-                key_path: key.clone(),
-                line: None,
-                message: "malformed key (empty path segment)".to_string(),
-            });
-        };
+        let path = split_path(key, separator).map_err(|message| DecodeError {
+            source_name: source.to_string(),
+            key_path: key.clone(),
+            line: None,
+            message: message.to_string(),
+        })?;
         tree.insert(&path, Node::Str(value.clone()));
     }
     let style = if separator == '.' {

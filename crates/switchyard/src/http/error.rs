@@ -32,6 +32,25 @@ pub enum ErrorKind {
     ClientClosed,
     /// The request cannot be forwarded (e.g. invalid URL built from the server address).
     BadRequestTarget,
+    /// Reading the client's request body failed (invalid chunked encoding, reset mid-body).
+    ClientBody,
+}
+
+/// An error while reading the client's request body, marked so that a failed upstream request
+/// can be blamed on the client (400) rather than the upstream (502).
+#[derive(Debug)]
+pub struct DownstreamBodyError(pub hyper::Error);
+
+impl fmt::Display for DownstreamBodyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "reading the request body: {}", self.0)
+    }
+}
+
+impl std::error::Error for DownstreamBodyError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
 }
 
 /// A proxy error: its kind, its blame, and a message for the log.
@@ -53,7 +72,7 @@ impl ProxyError {
             | ErrorKind::ConnectTimeout
             | ErrorKind::ResponseHeaderTimeout
             | ErrorKind::UpstreamProtocol => Blame::Upstream,
-            ErrorKind::ClientClosed => Blame::Downstream,
+            ErrorKind::ClientClosed | ErrorKind::ClientBody => Blame::Downstream,
             ErrorKind::NoServer | ErrorKind::BadRequestTarget => Blame::Internal,
         }
     }
@@ -76,6 +95,7 @@ impl ProxyError {
                 http::StatusCode::from_u16(499).unwrap_or(http::StatusCode::BAD_REQUEST)
             }
             ErrorKind::BadRequestTarget => http::StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorKind::ClientBody => http::StatusCode::BAD_REQUEST,
         }
     }
 
@@ -86,6 +106,7 @@ impl ProxyError {
             503 => "no available server\n",
             504 => "Gateway Timeout",
             499 => "Client Closed Request",
+            400 => "Bad Request",
             _ => "Internal Server Error",
         }
     }

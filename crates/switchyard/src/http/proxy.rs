@@ -107,7 +107,9 @@ async fn send(
 fn classify(err: hyper_util::client::legacy::Error) -> ProxyError {
     let mut source = err.source();
     let mut timed_out = false;
+    let mut client_body = false;
     while let Some(s) = source {
+        client_body |= s.is::<super::error::DownstreamBodyError>();
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             timed_out |= io.kind() == std::io::ErrorKind::TimedOut;
         }
@@ -115,6 +117,7 @@ fn classify(err: hyper_util::client::legacy::Error) -> ProxyError {
         source = s.source();
     }
     let kind = match (err.is_connect(), timed_out) {
+        _ if client_body => ErrorKind::ClientBody,
         (true, true) => ErrorKind::ConnectTimeout,
         (true, false) => ErrorKind::ConnectFailed,
         (false, _) => ErrorKind::UpstreamProtocol,

@@ -23,6 +23,7 @@ use tracing::{debug, info, warn};
 
 use super::body::{not_found, text_response, Body};
 use super::entrypoint::EntryPointSpec;
+use super::error::DownstreamBodyError;
 use super::forwarded::ForwardedRequest;
 use super::service::RequestCtx;
 use crate::runtime::Shared;
@@ -242,7 +243,8 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         }
     };
     drop(snapshot);
-    let req = Request::from_parts(parts, body.map_err(Into::into).boxed());
+    let body = body.map_err(|e| Box::new(DownstreamBodyError(e)) as super::body::BoxError);
+    let req = Request::from_parts(parts, body.boxed());
     handler.call(req, &conn.ctx).await
 }
 

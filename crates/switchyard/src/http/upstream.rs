@@ -162,7 +162,8 @@ fn tls_config(s: &TransportSettings) -> Result<ClientConfig, TransportError> {
         }
         builder.with_root_certificates(roots)
     };
-    let mut config = match s.client_certs.first() {
+    // ALPN (h2, http/1.1 or http/1.1 only) is set by the connector from `disable_http2`.
+    let config = match s.client_certs.first() {
         Some((cert, key)) => {
             let chain = load_certs(cert)?;
             let key = load_key(key)?;
@@ -171,11 +172,6 @@ fn tls_config(s: &TransportSettings) -> Result<ClientConfig, TransportError> {
                 .map_err(|e| TransportError(format!("certificates: {e}")))?
         }
         None => builder.with_no_client_auth(),
-    };
-    config.alpn_protocols = if s.disable_http2 {
-        vec![b"http/1.1".to_vec()]
-    } else {
-        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     };
     Ok(config)
 }

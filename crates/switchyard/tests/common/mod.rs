@@ -72,9 +72,7 @@ impl Proxy {
             let port = free_port();
             ports.insert(ep.to_string(), port);
             static_yaml.push_str(&format!("  {ep}:\n    address: \"127.0.0.1:{port}\"\n"));
-            if *ep != "traefik" {
-                static_yaml.push_str(&entrypoint_extra(extra_static, ep));
-            }
+            static_yaml.push_str(&entrypoint_extra(extra_static, ep));
         }
         static_yaml.push_str(&format!(
             "ping: {{}}\nlog:\n  level: DEBUG\nproviders:\n  providersThrottleDuration: 50ms\n  file:\n    directory: \"{}\"\n    watch: true\n",
@@ -150,8 +148,8 @@ impl Proxy {
     }
 }
 
-/// Static lines meant for each non-traefik entry point: lines of `extra` starting with `EP:` are
-/// indented under every user entry point.
+/// Static lines meant for each entry point: lines of `extra` starting with `EP:` are indented
+/// under every entry point (`traefik` included).
 fn entrypoint_extra(extra: &str, _ep: &str) -> String {
     extra
         .lines()

@@ -182,6 +182,8 @@ model! {
         pub service: Option<String>,
         /// Path queried on the service; `{status}`, `{originalStatus}`, `{url}` are replaced.
         pub query: Option<String>,
+        /// Request headers forwarded to the error service.
+        pub error_request_headers: Vec<String>,
     }
 
     /// `rateLimit`: token bucket per source.
