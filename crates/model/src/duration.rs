@@ -110,7 +110,10 @@ impl Duration {
                 .map(Duration::from_nanos)
                 .ok_or_else(|| err("out of range"));
         }
-        if text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+') {
+        if text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'+')
+        {
             let secs: f64 = text.parse().map_err(|_| err("not a number"))?;
             return Duration::from_secs_f64(secs).ok_or_else(|| err("out of range"));
         }
@@ -166,9 +169,7 @@ fn parse_go(text: &str) -> Result<Duration, &'static str> {
         } else {
             int_part.parse::<i128>().map_err(|_| "out of range")?
         };
-        let mut value = whole
-            .checked_mul(i128::from(scale))
-            .ok_or("out of range")?;
+        let mut value = whole.checked_mul(i128::from(scale)).ok_or("out of range")?;
         // Fraction digits beyond nanosecond precision are dropped, as Go does.
         let mut divisor: i128 = 1;
         let mut frac: i128 = 0;
@@ -203,12 +204,7 @@ impl From<std::time::Duration> for Duration {
 }
 
 /// Writes `value / unit` with up to `digits` fraction digits, trailing zeros removed (Go style).
-fn write_fraction(
-    f: &mut fmt::Formatter<'_>,
-    value: u128,
-    unit: u128,
-    digits: u32,
-) -> fmt::Result {
+fn write_fraction(f: &mut fmt::Formatter<'_>, value: u128, unit: u128, digits: u32) -> fmt::Result {
     let whole = value / unit;
     let mut frac = value % unit;
     write!(f, "{whole}")?;
@@ -216,7 +212,7 @@ fn write_fraction(
         return Ok(());
     }
     let mut width = digits as usize;
-    while frac % 10 == 0 {
+    while frac > 0 && frac / 10 * 10 == frac {
         frac /= 10;
         width -= 1;
     }
@@ -323,20 +319,36 @@ mod tests {
             ("30", 30 * NANOS_PER_SEC),
             ("-1", -NANOS_PER_SEC),
             ("2.5", 2_500 * NANOS_PER_MILLI),
-            ("1h2m3s4ms5us6ns", NANOS_PER_HOUR + 2 * NANOS_PER_MIN + 3 * NANOS_PER_SEC + 4_005_006),
+            (
+                "1h2m3s4ms5us6ns",
+                NANOS_PER_HOUR + 2 * NANOS_PER_MIN + 3 * NANOS_PER_SEC + 4_005_006,
+            ),
             ("1µs", 1_000),
             (".5s", 500 * NANOS_PER_MILLI),
             ("2160h", 2160 * NANOS_PER_HOUR),
             (" 5s ", 5 * NANOS_PER_SEC),
         ];
         for (text, nanos) in cases {
-            assert_eq!(Duration::parse(text), Ok(Duration::from_nanos(*nanos)), "{text}");
+            assert_eq!(
+                Duration::parse(text),
+                Ok(Duration::from_nanos(*nanos)),
+                "{text}"
+            );
         }
     }
 
     #[test]
     fn rejects_bad_forms() {
-        for text in ["", "s", "10x", "1.2.3s", "abc", "--1s", "9999999999999h", "1s-"] {
+        for text in [
+            "",
+            "s",
+            "10x",
+            "1.2.3s",
+            "abc",
+            "--1s",
+            "9999999999999h",
+            "1s-",
+        ] {
             assert!(Duration::parse(text).is_err(), "{text:?} should fail");
         }
     }
@@ -362,7 +374,10 @@ mod tests {
 
     #[test]
     fn std_conversion() {
-        assert_eq!(Duration::from_secs(3).as_std(), Some(std::time::Duration::from_secs(3)));
+        assert_eq!(
+            Duration::from_secs(3).as_std(),
+            Some(std::time::Duration::from_secs(3))
+        );
         assert_eq!(Duration::from_secs(-3).as_std(), None);
         assert!(Duration::from_secs(-3).is_negative());
     }
@@ -375,6 +390,9 @@ mod tests {
         assert_eq!(d, Duration::from_secs(42));
         let d: Duration = serde_json::from_str("0.25").expect("float");
         assert_eq!(d, Duration::from_millis(250));
-        assert_eq!(serde_json::to_string(&Duration::from_secs(90)).expect("ser"), "\"1m30s\"");
+        assert_eq!(
+            serde_json::to_string(&Duration::from_secs(90)).expect("ser"),
+            "\"1m30s\""
+        );
     }
 }

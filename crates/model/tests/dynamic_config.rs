@@ -9,7 +9,9 @@ use switchyard_model::decode::{from_key_values, from_text, Format};
 use switchyard_model::Duration;
 
 fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -34,11 +36,32 @@ fn every_middleware_type_decodes() {
         .collect();
     seen.sort_unstable();
     let mut expected = vec![
-        "addPrefix", "basicAuth", "buffering", "chain", "circuitBreaker", "compress", "contentType",
-        "digestAuth", "encodedCharacters", "errors", "forwardAuth", "grpcWeb", "headers",
-        "inFlightReq", "ipAllowList", "ipWhiteList", "passTLSClientCert", "plugin", "rateLimit",
-        "redirectRegex", "redirectScheme", "replacePath", "replacePathRegex", "retry",
-        "stripPrefix", "stripPrefixRegex",
+        "addPrefix",
+        "basicAuth",
+        "buffering",
+        "chain",
+        "circuitBreaker",
+        "compress",
+        "contentType",
+        "digestAuth",
+        "encodedCharacters",
+        "errors",
+        "forwardAuth",
+        "grpcWeb",
+        "headers",
+        "inFlightReq",
+        "ipAllowList",
+        "ipWhiteList",
+        "passTLSClientCert",
+        "plugin",
+        "rateLimit",
+        "redirectRegex",
+        "redirectScheme",
+        "replacePath",
+        "replacePathRegex",
+        "retry",
+        "stripPrefix",
+        "stripPrefixRegex",
     ];
     expected.sort_unstable();
     assert_eq!(seen, expected);
@@ -46,36 +69,67 @@ fn every_middleware_type_decodes() {
         assert_eq!(middleware.type_names().len(), 1, "{name}");
     }
 
-    let headers = http.middlewares["secure-headers"].headers.as_ref().expect("headers");
+    let headers = http.middlewares["secure-headers"]
+        .headers
+        .as_ref()
+        .expect("headers");
     assert_eq!(headers.custom_request_headers["X-Remove-Me"], "");
     assert_eq!(headers.sts_seconds, Some(31_536_000));
     assert_eq!(headers.force_sts_header, Some(true));
-    assert_eq!(headers.custom_browser_xss_value.as_deref(), Some("1; mode=block"));
+    assert_eq!(
+        headers.custom_browser_xss_value.as_deref(),
+        Some("1; mode=block")
+    );
 
-    let allow = http.middlewares["allow-office"].ip_allow_list.as_ref().expect("allow");
+    let allow = http.middlewares["allow-office"]
+        .ip_allow_list
+        .as_ref()
+        .expect("allow");
     assert_eq!(allow.reject_status_code, Some(404));
     let strategy = allow.ip_strategy.as_ref().expect("strategy");
     assert_eq!(strategy.depth, Some(2));
     assert_eq!(strategy.excluded_ips, ["10.0.0.1"]);
     assert_eq!(strategy.ipv6_subnet, Some(64));
 
-    let errors = http.middlewares["error-pages"].errors.as_ref().expect("errors");
+    let errors = http.middlewares["error-pages"]
+        .errors
+        .as_ref()
+        .expect("errors");
     assert_eq!(errors.status, ["500-599", "404"]);
     assert_eq!(errors.status_rewrites.get("418"), Some(&404));
 
-    let limit = http.middlewares["limit"].rate_limit.as_ref().expect("rate limit");
+    let limit = http.middlewares["limit"]
+        .rate_limit
+        .as_ref()
+        .expect("rate limit");
     assert_eq!(limit.period, Some(Duration::from_secs(60)));
     assert_eq!(
         limit.redis.as_ref().and_then(|r| r.dial_timeout),
         Some(Duration::from_secs(4))
     );
 
-    let scheme = http.middlewares["to-https"].redirect_scheme.as_ref().expect("scheme");
-    assert_eq!(scheme.port.as_deref(), Some("443"), "numbers are kept as text");
+    let scheme = http.middlewares["to-https"]
+        .redirect_scheme
+        .as_ref()
+        .expect("scheme");
+    assert_eq!(
+        scheme.port.as_deref(),
+        Some("443"),
+        "numbers are kept as text"
+    );
 
-    let auth = http.middlewares["sso"].forward_auth.as_ref().expect("forward auth");
-    assert_eq!(auth.auth_signin_url.as_deref(), Some("https://auth.example.com/signin"));
-    assert_eq!(auth.tls.as_ref().and_then(|t| t.insecure_skip_verify), Some(false));
+    let auth = http.middlewares["sso"]
+        .forward_auth
+        .as_ref()
+        .expect("forward auth");
+    assert_eq!(
+        auth.auth_signin_url.as_deref(),
+        Some("https://auth.example.com/signin")
+    );
+    assert_eq!(
+        auth.tls.as_ref().and_then(|t| t.insecure_skip_verify),
+        Some(false)
+    );
 
     let retry = http.middlewares["retry"].retry.as_ref().expect("retry");
     assert_eq!(retry.attempts, Some(4));
@@ -86,10 +140,19 @@ fn every_middleware_type_decodes() {
     assert_eq!(plugin["enabled"], true);
     assert_eq!(plugin["limits"][1], 2);
 
-    let cert = http.middlewares["client-cert"].pass_tls_client_cert.as_ref().expect("pass");
+    let cert = http.middlewares["client-cert"]
+        .pass_tls_client_cert
+        .as_ref()
+        .expect("pass");
     let info = cert.info.as_ref().expect("info");
-    assert_eq!(info.subject.as_ref().and_then(|s| s.organizational_unit), Some(true));
-    assert_eq!(info.issuer.as_ref().and_then(|s| s.domain_component), Some(true));
+    assert_eq!(
+        info.subject.as_ref().and_then(|s| s.organizational_unit),
+        Some(true)
+    );
+    assert_eq!(
+        info.issuer.as_ref().and_then(|s| s.domain_component),
+        Some(true)
+    );
 }
 
 #[test]
@@ -121,17 +184,27 @@ fn every_service_type_decodes() {
     assert_eq!(lb.servers[1].preserve_path, Some(true));
     assert_eq!(lb.pass_host_header, Some(false));
     assert_eq!(lb.strategy.as_deref(), Some("p2c"));
-    let flush = lb.response_forwarding.as_ref().and_then(|r| r.flush_interval).expect("flush");
+    let flush = lb
+        .response_forwarding
+        .as_ref()
+        .and_then(|r| r.flush_interval)
+        .expect("flush");
     assert!(flush.is_negative());
     let check = lb.health_check.as_ref().expect("health check");
     assert_eq!(check.status, Some(204));
     assert_eq!(check.unhealthy_interval, Some(Duration::from_secs(2)));
     assert_eq!(check.follow_redirects, Some(false));
-    let cookie = lb.sticky.as_ref().and_then(|s| s.cookie.as_ref()).expect("cookie");
+    let cookie = lb
+        .sticky
+        .as_ref()
+        .and_then(|s| s.cookie.as_ref())
+        .expect("cookie");
     assert_eq!(cookie.http_only, Some(true));
     assert_eq!(cookie.max_age, Some(3600));
     assert_eq!(
-        lb.passive_health_check.as_ref().and_then(|p| p.max_failed_attempts),
+        lb.passive_health_check
+            .as_ref()
+            .and_then(|p| p.max_failed_attempts),
         Some(3)
     );
 
@@ -142,22 +215,40 @@ fn every_service_type_decodes() {
         weighted.sticky.as_ref().and_then(|s| s.cookie.clone()),
         Some(Default::default())
     );
-    let mirroring = http.services["shadow"].mirroring.as_ref().expect("mirroring");
+    let mirroring = http.services["shadow"]
+        .mirroring
+        .as_ref()
+        .expect("mirroring");
     assert_eq!(mirroring.mirrors[0].percent, Some(10));
     assert_eq!(mirroring.mirror_body, Some(false));
-    let failover = http.services["resilient"].failover.as_ref().expect("failover");
+    let failover = http.services["resilient"]
+        .failover
+        .as_ref()
+        .expect("failover");
     assert_eq!(
-        failover.errors.as_ref().and_then(|e| e.max_request_body_bytes),
+        failover
+            .errors
+            .as_ref()
+            .and_then(|e| e.max_request_body_bytes),
         Some(65536)
     );
-    let hrw = http.services["hashed"].highest_random_weight.as_ref().expect("hrw");
+    let hrw = http.services["hashed"]
+        .highest_random_weight
+        .as_ref()
+        .expect("hrw");
     assert_eq!(hrw.services[1].weight, None);
 
     let transport = &http.servers_transports["internal-tls"];
     assert_eq!(transport.disable_http2, Some(true));
-    assert_eq!(transport.peer_cert_uri.as_deref(), Some("spiffe://example.org/app"));
+    assert_eq!(
+        transport.peer_cert_uri.as_deref(),
+        Some("spiffe://example.org/app")
+    );
     assert_eq!(transport.root_cas, ["/certs/internal-ca.pem"]);
-    assert_eq!(transport.certificates[0].key_file.as_deref(), Some("/certs/client.key"));
+    assert_eq!(
+        transport.certificates[0].key_file.as_deref(),
+        Some("/certs/client.key")
+    );
     let timeouts = transport.forwarding_timeouts.as_ref().expect("timeouts");
     assert_eq!(timeouts.ping_timeout, Some(Duration::from_secs(15)));
 }
@@ -180,20 +271,35 @@ fn routers_tcp_udp_tls_decode() {
 
     let tcp = cfg.tcp.as_ref().expect("tcp");
     assert_eq!(
-        tcp.routers["postgres"].tls.as_ref().and_then(|t| t.passthrough),
+        tcp.routers["postgres"]
+            .tls
+            .as_ref()
+            .and_then(|t| t.passthrough),
         Some(true)
     );
-    let lb = tcp.services["postgres"].load_balancer.as_ref().expect("tcp lb");
+    let lb = tcp.services["postgres"]
+        .load_balancer
+        .as_ref()
+        .expect("tcp lb");
     assert_eq!(lb.servers[0].address.as_deref(), Some("10.0.0.5:5432"));
     assert_eq!(lb.proxy_protocol.as_ref().and_then(|p| p.version), Some(2));
-    assert_eq!(lb.health_check.as_ref().and_then(|h| h.send.as_deref()), Some("PING"));
+    assert_eq!(
+        lb.health_check.as_ref().and_then(|h| h.send.as_deref()),
+        Some("PING")
+    );
     assert_eq!(tcp.services["split"].type_names(), ["weighted"]);
     assert_eq!(tcp.middlewares["tcp-conn"].type_names(), ["inFlightConn"]);
     assert_eq!(tcp.middlewares["tcp-legacy"].type_names(), ["ipWhiteList"]);
     let transport = &tcp.servers_transports["pg-transport"];
-    assert_eq!(transport.termination_delay, Some(Duration::from_millis(100)));
     assert_eq!(
-        transport.tls.as_ref().and_then(|t| t.server_name.as_deref()),
+        transport.termination_delay,
+        Some(Duration::from_millis(100))
+    );
+    assert_eq!(
+        transport
+            .tls
+            .as_ref()
+            .and_then(|t| t.server_name.as_deref()),
         Some("db.internal")
     );
 
@@ -208,12 +314,19 @@ fn routers_tcp_udp_tls_decode() {
     assert_eq!(modern.sni_strict, Some(true));
     assert_eq!(modern.alpn_protocols, ["h2", "http/1.1"]);
     assert_eq!(
-        modern.client_auth.as_ref().and_then(|c| c.client_auth_type.as_deref()),
+        modern
+            .client_auth
+            .as_ref()
+            .and_then(|c| c.client_auth_type.as_deref()),
         Some("RequireAndVerifyClientCert")
     );
     let store = &tls.stores["default"];
     assert_eq!(
-        store.default_generated_cert.as_ref().and_then(|g| g.domain.as_ref()).and_then(|d| d.main.as_deref()),
+        store
+            .default_generated_cert
+            .as_ref()
+            .and_then(|g| g.domain.as_ref())
+            .and_then(|d| d.main.as_deref()),
         Some("example.com")
     );
 }
@@ -225,8 +338,14 @@ fn type_names_report_zero_or_several() {
     let yaml = "http:\n  middlewares:\n    two:\n      addPrefix:\n        prefix: /a\n      stripPrefix:\n        prefixes: [/b]\n      plugin:\n        one: {}\n        two: {}\n  services:\n    both:\n      loadBalancer: {}\n      weighted: {}\n";
     let cfg: DynamicConfig = from_text(yaml, Format::Yaml, "t.yml").expect("decodes");
     let http = cfg.http.expect("http");
-    assert_eq!(http.middlewares["two"].type_names(), ["addPrefix", "stripPrefix", "plugin", "plugin"]);
-    assert_eq!(http.services["both"].type_names(), ["loadBalancer", "weighted"]);
+    assert_eq!(
+        http.middlewares["two"].type_names(),
+        ["addPrefix", "stripPrefix", "plugin", "plugin"]
+    );
+    assert_eq!(
+        http.services["both"].type_names(),
+        ["loadBalancer", "weighted"]
+    );
 }
 
 #[test]
@@ -235,7 +354,8 @@ fn unknown_dynamic_key_is_an_error_with_line() {
     let err = from_text::<DynamicConfig>(yaml, Format::Yaml, "dyn.yml").expect_err("unknown");
     assert_eq!(err.key_path, "http.routers.r.servcie");
     assert_eq!(err.line, Some(5));
-    let yaml = "http:\n  middlewares:\n    m:\n      basicAuth:\n        users: [a]\n        ream: x\n";
+    let yaml =
+        "http:\n  middlewares:\n    m:\n      basicAuth:\n        users: [a]\n        ream: x\n";
     let err = from_text::<DynamicConfig>(yaml, Format::Yaml, "dyn.yml").expect_err("unknown");
     assert_eq!(err.key_path, "http.middlewares.m.basicAuth.ream");
     assert_eq!(err.line, Some(6));
@@ -257,7 +377,10 @@ fn router_names_are_case_sensitive_but_keys_are_not() {
 }
 
 fn pairs(items: &[(&str, &str)]) -> Vec<(String, String)> {
-    items.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect()
+    items
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect()
 }
 
 #[test]
@@ -270,21 +393,39 @@ fn docker_style_labels_with_dots() {
         ("http.routers.whoami.tls", "true"),
         ("http.routers.whoami.tls.certresolver", "le"),
         ("http.routers.whoami.tls.domains[0].main", "example.com"),
-        ("http.routers.whoami.tls.domains[0].sans", "a.example.com,b.example.com"),
+        (
+            "http.routers.whoami.tls.domains[0].sans",
+            "a.example.com,b.example.com",
+        ),
         ("http.routers.plain.rule", "Path(`/`)"),
         ("http.routers.plain.tls", "false"),
         ("http.services.whoami.loadbalancer.passhostheader", "false"),
-        ("http.services.whoami.loadbalancer.sticky.cookie.httponly", "true"),
-        ("http.services.whoami.loadbalancer.servers[0].url", "http://10.0.0.1:80"),
-        ("http.services.whoami.loadbalancer.responseforwarding.flushinterval", "-1"),
+        (
+            "http.services.whoami.loadbalancer.sticky.cookie.httponly",
+            "true",
+        ),
+        (
+            "http.services.whoami.loadbalancer.servers[0].url",
+            "http://10.0.0.1:80",
+        ),
+        (
+            "http.services.whoami.loadbalancer.responseforwarding.flushinterval",
+            "-1",
+        ),
         ("http.middlewares.strip.stripprefix.prefixes", "/a,/b"),
-        ("http.middlewares.hdr.headers.customrequestheaders.X-Foo", "bar"),
+        (
+            "http.middlewares.hdr.headers.customrequestheaders.X-Foo",
+            "bar",
+        ),
         ("http.middlewares.hdr.headers.accesscontrolmaxage", "100"),
         ("http.middlewares.compress.compress", "true"),
         ("http.middlewares.plug.plugin.demo.limit", "5"),
         ("tcp.routers.t.rule", "HostSNI(`*`)"),
         ("tcp.routers.t.tls.passthrough", "true"),
-        ("udp.services.u.loadbalancer.servers[0].address", "10.0.0.1:53"),
+        (
+            "udp.services.u.loadbalancer.servers[0].address",
+            "10.0.0.1:53",
+        ),
     ]);
     let cfg: DynamicConfig = from_key_values(&labels, '.', "container whoami").expect("decodes");
     let http = cfg.http.as_ref().expect("http");
@@ -300,24 +441,42 @@ fn docker_style_labels_with_dots() {
     assert_eq!(lb.pass_host_header, Some(false));
     assert_eq!(lb.servers[0].url.as_deref(), Some("http://10.0.0.1:80"));
     assert_eq!(
-        lb.response_forwarding.as_ref().and_then(|r| r.flush_interval),
+        lb.response_forwarding
+            .as_ref()
+            .and_then(|r| r.flush_interval),
         Some(Duration::from_secs(-1))
     );
     assert_eq!(
-        lb.sticky.as_ref().and_then(|s| s.cookie.as_ref()).and_then(|c| c.http_only),
+        lb.sticky
+            .as_ref()
+            .and_then(|s| s.cookie.as_ref())
+            .and_then(|c| c.http_only),
         Some(true)
     );
-    let strip = http.middlewares["strip"].strip_prefix.as_ref().expect("strip");
+    let strip = http.middlewares["strip"]
+        .strip_prefix
+        .as_ref()
+        .expect("strip");
     assert_eq!(strip.prefixes, ["/a", "/b"]);
     let headers = http.middlewares["hdr"].headers.as_ref().expect("headers");
     assert_eq!(headers.custom_request_headers["X-Foo"], "bar");
     assert_eq!(headers.access_control_max_age, Some(100));
-    assert_eq!(http.middlewares["compress"].compress, Some(Default::default()));
+    assert_eq!(
+        http.middlewares["compress"].compress,
+        Some(Default::default())
+    );
     assert_eq!(http.middlewares["plug"].plugin["demo"]["limit"], "5");
     let tcp = cfg.tcp.as_ref().expect("tcp");
-    assert_eq!(tcp.routers["t"].tls.as_ref().and_then(|t| t.passthrough), Some(true));
+    assert_eq!(
+        tcp.routers["t"].tls.as_ref().and_then(|t| t.passthrough),
+        Some(true)
+    );
     let udp = cfg.udp.as_ref().expect("udp");
-    let servers = &udp.services["u"].load_balancer.as_ref().expect("udp lb").servers;
+    let servers = &udp.services["u"]
+        .load_balancer
+        .as_ref()
+        .expect("udp lb")
+        .servers;
     assert_eq!(servers[0].address.as_deref(), Some("10.0.0.1:53"));
 }
 
@@ -355,17 +514,34 @@ fn kv_pairs_with_slashes() {
     assert_eq!(router.entry_points, ["web", "websecure"]);
     let tls = router.tls.as_ref().expect("tls enabled by empty value");
     assert_eq!(tls.domains[0].sans, ["a.example.com", "b.example.com"]);
-    let servers = &http.services["s"].load_balancer.as_ref().expect("lb").servers;
+    let servers = &http.services["s"]
+        .load_balancer
+        .as_ref()
+        .expect("lb")
+        .servers;
     let urls: Vec<_> = servers.iter().filter_map(|s| s.url.as_deref()).collect();
-    assert_eq!(urls, ["http://a", "http://b"], "ordered by index, not by key order");
     assert_eq!(
-        http.middlewares["m"].basic_auth.as_ref().map(|b| b.users.clone()),
+        urls,
+        ["http://a", "http://b"],
+        "ordered by index, not by key order"
+    );
+    assert_eq!(
+        http.middlewares["m"]
+            .basic_auth
+            .as_ref()
+            .map(|b| b.users.clone()),
         Some(vec!["u:h".to_string()])
     );
     let tls = cfg.tls.as_ref().expect("tls");
-    assert_eq!(tls.options["o"].min_version.as_deref(), Some("VersionTLS13"));
     assert_eq!(
-        tls.stores["default"].default_certificate.as_ref().and_then(|c| c.cert_file.as_deref()),
+        tls.options["o"].min_version.as_deref(),
+        Some("VersionTLS13")
+    );
+    assert_eq!(
+        tls.stores["default"]
+            .default_certificate
+            .as_ref()
+            .and_then(|c| c.cert_file.as_deref()),
         Some("/c.pem")
     );
 
@@ -380,10 +556,19 @@ fn dynamic_serializes_to_traefik_json_shape() {
     let json = serde_json::to_value(&cfg).expect("serializes");
     let middlewares = &json["http"]["middlewares"];
     assert_eq!(middlewares["client-cert"]["passTLSClientCert"]["pem"], true);
-    assert_eq!(middlewares["legacy-allow"]["ipWhiteList"]["sourceRange"][0], "10.0.0.0/8");
+    assert_eq!(
+        middlewares["legacy-allow"]["ipWhiteList"]["sourceRange"][0],
+        "10.0.0.0/8"
+    );
     assert_eq!(middlewares["limit"]["rateLimit"]["period"], "1m0s");
-    assert_eq!(json["http"]["services"]["app"]["loadBalancer"]["responseForwarding"]["flushInterval"], "-1s");
-    assert_eq!(json["http"]["serversTransports"]["internal-tls"]["disableHTTP2"], true);
+    assert_eq!(
+        json["http"]["services"]["app"]["loadBalancer"]["responseForwarding"]["flushInterval"],
+        "-1s"
+    );
+    assert_eq!(
+        json["http"]["serversTransports"]["internal-tls"]["disableHTTP2"],
+        true
+    );
     assert_eq!(json["http"]["routers"]["app"]["tls"], serde_json::json!({}));
     assert!(json["http"]["routers"]["app"].get("entryPoints").is_none());
     let back: DynamicConfig = serde_json::from_value(json).expect("round trip");

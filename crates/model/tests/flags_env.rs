@@ -13,7 +13,8 @@ fn flags(args: &[&str]) -> Result<StaticConfig, DecodeError> {
 
 fn env(vars: &[(&str, &str)]) -> Result<StaticConfig, DecodeError> {
     from_env(
-        vars.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        vars.iter()
+            .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
         "TRAEFIK_",
     )
 }
@@ -54,13 +55,20 @@ fn flags_every_form() {
     assert_eq!(to, Some("websecure"));
 
     let secure = &cfg.entry_points["websecure"];
-    let tls = secure.http.as_ref().and_then(|h| h.tls.as_ref()).expect("tls");
+    let tls = secure
+        .http
+        .as_ref()
+        .and_then(|h| h.tls.as_ref())
+        .expect("tls");
     assert_eq!(tls.domains.len(), 2);
     assert_eq!(tls.domains[0].main.as_deref(), Some("example.com"));
     assert_eq!(tls.domains[0].sans, ["a.example.com", "b.example.com"]);
     assert_eq!(tls.domains[1].main.as_deref(), Some("example.org"));
     assert_eq!(
-        secure.forwarded_headers.as_ref().map(|f| f.trusted_ips.clone()),
+        secure
+            .forwarded_headers
+            .as_ref()
+            .map(|f| f.trusted_ips.clone()),
         Some(vec!["10.0.0.0/8".to_string(), "1.2.3.4".to_string()])
     );
     assert_eq!(secure.reuse_port, Some(true));
@@ -80,9 +88,15 @@ fn flags_every_form() {
     assert_eq!(http.headers.get("X-Foo").map(String::as_str), Some("bar"));
     assert_eq!(http.headers.get("X-Other").map(String::as_str), Some("a=b"));
     assert_eq!(cfg.api.as_ref().and_then(|a| a.insecure), Some(true));
-    assert_eq!(cfg.log.as_ref().and_then(|l| l.level.as_deref()), Some("DEBUG"));
     assert_eq!(
-        cfg.metrics.as_ref().and_then(|m| m.prometheus.as_ref()).map(|p| p.buckets.clone()),
+        cfg.log.as_ref().and_then(|l| l.level.as_deref()),
+        Some("DEBUG")
+    );
+    assert_eq!(
+        cfg.metrics
+            .as_ref()
+            .and_then(|m| m.prometheus.as_ref())
+            .map(|p| p.buckets.clone()),
         Some(vec![0.1, 0.5, 2.0])
     );
     assert!(cfg.certificates_resolvers["le"].acme.is_some());
@@ -91,7 +105,10 @@ fn flags_every_form() {
 #[test]
 fn false_disables_a_section() {
     let cfg = flags(&["--providers.docker=false", "--api=false", "--ping=true"]).expect("decodes");
-    assert_eq!(cfg.providers.as_ref().map(|p| p.docker.is_none()), Some(true));
+    assert_eq!(
+        cfg.providers.as_ref().map(|p| p.docker.is_none()),
+        Some(true)
+    );
     assert!(cfg.api.is_none());
     assert!(cfg.ping.is_some());
 }
@@ -110,11 +127,19 @@ fn flag_errors_name_the_flag() {
     assert_eq!(err.source_name, COMMAND_LINE);
     assert_eq!(err.key_path, "--entryPoints.web.adress");
     assert_eq!(err.line, None);
-    assert!(err.to_string().starts_with("command line: --entryPoints.web.adress: unknown key"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("command line: --entryPoints.web.adress: unknown key"),
+        "{err}"
+    );
 
     let err = flags(&["--entryPoints.web.address"]).expect_err("needs value");
     assert_eq!(err.key_path, "--entryPoints.web.address");
-    assert!(err.message.contains("--entryPoints.web.address=VALUE"), "{}", err.message);
+    assert!(
+        err.message.contains("--entryPoints.web.address=VALUE"),
+        "{}",
+        err.message
+    );
 
     let err = flags(&["--entryPoints.web.http2.maxConcurrentStreams=many"]).expect_err("bad int");
     assert_eq!(err.key_path, "--entryPoints.web.http2.maxConcurrentStreams");
@@ -137,7 +162,10 @@ fn flag_errors_name_the_flag() {
 #[test]
 fn no_flags_is_an_empty_config() {
     assert_eq!(flags(&[]).expect("decodes"), StaticConfig::default());
-    assert_eq!(flags(&["--configfile=x.toml"]).expect("decodes"), StaticConfig::default());
+    assert_eq!(
+        flags(&["--configfile=x.toml"]).expect("decodes"),
+        StaticConfig::default()
+    );
 }
 
 #[test]
@@ -145,15 +173,27 @@ fn env_vars() {
     let cfg = env(&[
         ("TRAEFIK_ENTRYPOINTS_WEB_ADDRESS", ":80"),
         ("TRAEFIK_ENTRYPOINTS_WEBSECURE_ADDRESS", ":443"),
-        ("TRAEFIK_ENTRYPOINTS_WEBSECURE_HTTP_TLS_DOMAINS_0_MAIN", "example.com"),
-        ("TRAEFIK_ENTRYPOINTS_WEBSECURE_HTTP_TLS_DOMAINS_0_SANS", "a.example.com,b.example.com"),
-        ("TRAEFIK_ENTRYPOINTS_WEB_FORWARDEDHEADERS_TRUSTEDIPS", "10.0.0.0/8"),
+        (
+            "TRAEFIK_ENTRYPOINTS_WEBSECURE_HTTP_TLS_DOMAINS_0_MAIN",
+            "example.com",
+        ),
+        (
+            "TRAEFIK_ENTRYPOINTS_WEBSECURE_HTTP_TLS_DOMAINS_0_SANS",
+            "a.example.com,b.example.com",
+        ),
+        (
+            "TRAEFIK_ENTRYPOINTS_WEB_FORWARDEDHEADERS_TRUSTEDIPS",
+            "10.0.0.0/8",
+        ),
         ("TRAEFIK_PROVIDERS_DOCKER", "true"),
         ("TRAEFIK_PROVIDERS_FILE_FILENAME", "/dyn.yml"),
         ("TRAEFIK_LOG_LEVEL", "DEBUG"),
         ("TRAEFIK_API_INSECURE", "true"),
         ("TRAEFIK_CONFIGFILE", "/ignored.yml"),
-        ("TRAEFIK_CERTIFICATESRESOLVERS_myResolver_ACME_EMAIL", "a@b.c"),
+        (
+            "TRAEFIK_CERTIFICATESRESOLVERS_myResolver_ACME_EMAIL",
+            "a@b.c",
+        ),
         ("HOME", "/root"),
         ("PATH", "/usr/bin"),
     ])
@@ -172,7 +212,10 @@ fn env_vars() {
         providers.file.as_ref().and_then(|f| f.filename.as_deref()),
         Some("/dyn.yml")
     );
-    assert_eq!(cfg.log.as_ref().and_then(|l| l.level.as_deref()), Some("DEBUG"));
+    assert_eq!(
+        cfg.log.as_ref().and_then(|l| l.level.as_deref()),
+        Some("DEBUG")
+    );
     assert_eq!(cfg.api.as_ref().and_then(|a| a.insecure), Some(true));
     // Traefik lower-cases variable names, so names defined by env are lower-case.
     assert!(cfg.certificates_resolvers.contains_key("myresolver"));

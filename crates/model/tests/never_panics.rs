@@ -7,33 +7,89 @@ use switchyard_model::config::static_cfg::StaticConfig;
 use switchyard_model::decode::{from_env, from_flags, from_key_values, from_text, Format};
 
 const KEYS: &[&str] = &[
-    "entryPoints", "web", "address", "http", "tls", "domains", "[0]", "[1]", "0", "main", "sans",
-    "providers", "file", "docker", "api", "insecure", "log", "level", "routers", "services",
-    "middlewares", "loadBalancer", "servers", "url", "headers", "X-Foo", "plugin", "rule",
-    "transport", "respondingTimeouts", "readTimeout", "http2", "maxConcurrentStreams", "tcp",
-    "udp", "weighted", "weight", "ENTRYPOINTS", "bogus",
+    "entryPoints",
+    "web",
+    "address",
+    "http",
+    "tls",
+    "domains",
+    "[0]",
+    "[1]",
+    "0",
+    "main",
+    "sans",
+    "providers",
+    "file",
+    "docker",
+    "api",
+    "insecure",
+    "log",
+    "level",
+    "routers",
+    "services",
+    "middlewares",
+    "loadBalancer",
+    "servers",
+    "url",
+    "headers",
+    "X-Foo",
+    "plugin",
+    "rule",
+    "transport",
+    "respondingTimeouts",
+    "readTimeout",
+    "http2",
+    "maxConcurrentStreams",
+    "tcp",
+    "udp",
+    "weighted",
+    "weight",
+    "ENTRYPOINTS",
+    "bogus",
 ];
 
 const VALUES: &[&str] = &[
-    "", "true", "false", ":80", "10s", "-1", "1.5", "a,b", "99999999999999999999", "{}", "[]",
-    "null", "~", "é", "1m30s", "0x10", "[0]",
+    "",
+    "true",
+    "false",
+    ":80",
+    "10s",
+    "-1",
+    "1.5",
+    "a,b",
+    "99999999999999999999",
+    "{}",
+    "[]",
+    "null",
+    "~",
+    "é",
+    "1m30s",
+    "0x10",
+    "[0]",
 ];
 
 fn key_path(separator: &'static str) -> impl Strategy<Value = String> {
-    prop::collection::vec(prop::sample::select(KEYS), 0..7).prop_map(move |parts| parts.join(separator))
+    prop::collection::vec(prop::sample::select(KEYS), 0..7)
+        .prop_map(move |parts| parts.join(separator))
 }
 
 fn value() -> impl Strategy<Value = String> {
-    prop_oneof![prop::sample::select(VALUES).prop_map(str::to_string), ".{0,12}"]
+    prop_oneof![
+        prop::sample::select(VALUES).prop_map(str::to_string),
+        ".{0,12}"
+    ]
 }
 
 fn yamlish() -> impl Strategy<Value = String> {
-    let line = (0usize..4, prop::sample::select(KEYS), prop::option::of(value())).prop_map(
-        |(indent, key, value)| match value {
+    let line = (
+        0usize..4,
+        prop::sample::select(KEYS),
+        prop::option::of(value()),
+    )
+        .prop_map(|(indent, key, value)| match value {
             Some(value) => format!("{}{key}: {value}", "  ".repeat(indent)),
             None => format!("{}- {key}:", "  ".repeat(indent)),
-        },
-    );
+        });
     prop_oneof![
         prop::collection::vec(line, 0..12).prop_map(|lines| lines.join("\n")),
         "[ -~\n\t]{0,200}",

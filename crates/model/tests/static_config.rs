@@ -9,7 +9,9 @@ use switchyard_model::decode::{from_text, Format};
 use switchyard_model::Duration;
 
 fn fixture(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
 
@@ -51,11 +53,19 @@ fn static_fixture_values() {
     assert_eq!(tls.domains[0].sans, ["*.example.com"]);
     assert_eq!(http.max_header_bytes, Some(65536));
     assert_eq!(
-        http.encoded_characters.as_ref().and_then(|e| e.allow_encoded_slash),
+        http.encoded_characters
+            .as_ref()
+            .and_then(|e| e.allow_encoded_slash),
         Some(false)
     );
-    assert_eq!(secure.http2.as_ref().and_then(|h| h.max_concurrent_streams), Some(100));
-    let headers = secure.forwarded_headers.as_ref().expect("forwarded headers");
+    assert_eq!(
+        secure.http2.as_ref().and_then(|h| h.max_concurrent_streams),
+        Some(100)
+    );
+    let headers = secure
+        .forwarded_headers
+        .as_ref()
+        .expect("forwarded headers");
     assert_eq!(headers.trusted_ips, ["10.0.0.0/8", "192.168.0.0/16"]);
     let transport = secure.transport.as_ref().expect("transport");
     let timeouts = transport.responding_timeouts.as_ref().expect("timeouts");
@@ -67,19 +77,36 @@ fn static_fixture_values() {
     assert_eq!(transport.keep_alive_max_requests, Some(1000));
 
     let providers = cfg.providers.as_ref().expect("providers");
-    assert_eq!(providers.providers_throttle_duration, Some(Duration::from_secs(2)));
+    assert_eq!(
+        providers.providers_throttle_duration,
+        Some(Duration::from_secs(2))
+    );
     let file = providers.file.as_ref().expect("file");
     assert_eq!(file.directory.as_deref(), Some("/etc/traefik/dynamic"));
     assert_eq!(file.watch, Some(true));
-    assert_eq!(providers.docker.as_ref().and_then(|d| d.exposed_by_default), Some(false));
+    assert_eq!(
+        providers.docker.as_ref().and_then(|d| d.exposed_by_default),
+        Some(false)
+    );
 
     assert_eq!(cfg.api.as_ref().and_then(|a| a.dashboard), Some(true));
-    assert_eq!(cfg.ping.as_ref().and_then(|p| p.entry_point.as_deref()), Some("web"));
-    assert_eq!(cfg.log.as_ref().and_then(|l| l.level.as_deref()), Some("INFO"));
-    let acme = cfg.certificates_resolvers["letsencrypt"].acme.as_ref().expect("acme");
+    assert_eq!(
+        cfg.ping.as_ref().and_then(|p| p.entry_point.as_deref()),
+        Some("web")
+    );
+    assert_eq!(
+        cfg.log.as_ref().and_then(|l| l.level.as_deref()),
+        Some("INFO")
+    );
+    let acme = cfg.certificates_resolvers["letsencrypt"]
+        .acme
+        .as_ref()
+        .expect("acme");
     assert_eq!(acme.key_type.as_deref(), Some("EC256"));
     assert_eq!(
-        acme.http_challenge.as_ref().and_then(|c| c.entry_point.as_deref()),
+        acme.http_challenge
+            .as_ref()
+            .and_then(|c| c.entry_point.as_deref()),
         Some("web")
     );
     let dns = cfg.certificates_resolvers["wildcard"]
@@ -96,12 +123,24 @@ fn static_fixture_values() {
     assert_eq!(transport.root_cas, ["/certs/ca.pem"]);
     assert_eq!(transport.max_idle_conns_per_host, Some(50));
     assert_eq!(
-        transport.forwarding_timeouts.as_ref().and_then(|t| t.response_header_timeout),
+        transport
+            .forwarding_timeouts
+            .as_ref()
+            .and_then(|t| t.response_header_timeout),
         Some(Duration::from_secs(60))
     );
-    let prometheus = cfg.metrics.as_ref().and_then(|m| m.prometheus.as_ref()).expect("prom");
+    let prometheus = cfg
+        .metrics
+        .as_ref()
+        .and_then(|m| m.prometheus.as_ref())
+        .expect("prom");
     assert_eq!(prometheus.buckets, [0.1, 0.3, 1.2, 5.0]);
-    assert_eq!(cfg.core.as_ref().and_then(|c| c.default_rule_syntax.as_deref()), Some("v3"));
+    assert_eq!(
+        cfg.core
+            .as_ref()
+            .and_then(|c| c.default_rule_syntax.as_deref()),
+        Some("v3")
+    );
 }
 
 #[test]
@@ -110,14 +149,20 @@ fn keys_are_case_insensitive_but_names_are_kept() {
     let cfg: StaticConfig = from_text(yaml, Format::Yaml, "upper.yml").expect("decodes");
     assert_eq!(cfg.entry_points["Web"].address.as_deref(), Some(":80"));
     assert_eq!(
-        cfg.entry_points["Web"].forwarded_headers.as_ref().map(|f| f.trusted_ips.clone()),
+        cfg.entry_points["Web"]
+            .forwarded_headers
+            .as_ref()
+            .map(|f| f.trusted_ips.clone()),
         Some(vec!["1.2.3.4".to_string()])
     );
     let lower = "entrypoints:\n  Web:\n    address: ':80'\n";
     let cfg2: StaticConfig = from_text(lower, Format::Yaml, "lower.yml").expect("decodes");
     assert_eq!(cfg2.entry_points["Web"].address.as_deref(), Some(":80"));
     assert_eq!(
-        cfg.providers.and_then(|p| p.file).and_then(|f| f.filename).as_deref(),
+        cfg.providers
+            .and_then(|p| p.file)
+            .and_then(|f| f.filename)
+            .as_deref(),
         Some("dyn.yml")
     );
     // Traefik's own TOML fixtures use lower-case keys.
@@ -142,7 +187,10 @@ fn unknown_key_names_path_and_line() {
     assert_eq!(err.line, Some(5));
     assert_eq!(err.source_name, "/etc/traefik/traefik.yml");
     let text = err.to_string();
-    assert!(text.starts_with("/etc/traefik/traefik.yml:5: entryPoints.web.adress: unknown key"), "{text}");
+    assert!(
+        text.starts_with("/etc/traefik/traefik.yml:5: entryPoints.web.adress: unknown key"),
+        "{text}"
+    );
     assert!(text.contains("address"), "lists valid keys: {text}");
 
     let toml = "[entryPoints.web]\naddress = \":80\"\n\n[api]\ninsecure = true\ndashbord = true\n";
@@ -162,7 +210,8 @@ fn unknown_key_names_path_and_line() {
 
 #[test]
 fn type_errors_name_path_and_expectation() {
-    let yaml = "entryPoints:\n  web:\n    address: ':80'\n    http2:\n      maxConcurrentStreams: lots\n";
+    let yaml =
+        "entryPoints:\n  web:\n    address: ':80'\n    http2:\n      maxConcurrentStreams: lots\n";
     let err = from_text::<StaticConfig>(yaml, Format::Yaml, "t.yml").expect_err("bad int");
     assert_eq!(err.key_path, "entryPoints.web.http2.maxConcurrentStreams");
     assert_eq!(err.line, Some(5));
@@ -203,7 +252,10 @@ fn empty_sections_are_enabled_with_defaults() {
     assert_eq!(providers.file, Some(Default::default()));
     assert_eq!(providers.docker, Some(Default::default()));
     assert_eq!(
-        cfg.entry_points["websecure"].http.as_ref().and_then(|h| h.tls.clone()),
+        cfg.entry_points["websecure"]
+            .http
+            .as_ref()
+            .and_then(|h| h.tls.clone()),
         Some(Default::default())
     );
     assert!(cfg.log.is_none());
@@ -211,7 +263,12 @@ fn empty_sections_are_enabled_with_defaults() {
 
 #[test]
 fn empty_document_is_an_empty_config() {
-    for (text, format) in [("", Format::Yaml), ("# nothing\n", Format::Yaml), ("", Format::Toml), ("{}", Format::Json)] {
+    for (text, format) in [
+        ("", Format::Yaml),
+        ("# nothing\n", Format::Yaml),
+        ("", Format::Toml),
+        ("{}", Format::Json),
+    ] {
         let cfg: StaticConfig = from_text(text, format, "empty").expect("decodes");
         assert_eq!(cfg, StaticConfig::default());
     }
@@ -223,9 +280,15 @@ fn scalars_are_coerced_from_yaml_types() {
     let yaml = "entryPoints:\n  web:\n    address: ':80'\n    http2:\n      maxConcurrentStreams: '42'\n    reusePort: 'true'\n    http3:\n      advertisedPort: 443\nping:\n  entryPoint: 8080\n";
     let cfg: StaticConfig = from_text(yaml, Format::Yaml, "t.yml").expect("decodes");
     let web: &EntryPoint = &cfg.entry_points["web"];
-    assert_eq!(web.http2.as_ref().and_then(|h| h.max_concurrent_streams), Some(42));
+    assert_eq!(
+        web.http2.as_ref().and_then(|h| h.max_concurrent_streams),
+        Some(42)
+    );
     assert_eq!(web.reuse_port, Some(true));
-    assert_eq!(cfg.ping.and_then(|p| p.entry_point).as_deref(), Some("8080"));
+    assert_eq!(
+        cfg.ping.and_then(|p| p.entry_point).as_deref(),
+        Some("8080")
+    );
 }
 
 #[test]
@@ -233,9 +296,15 @@ fn serialization_omits_unset_and_round_trips() {
     let cfg = decode("static.yml");
     let json = serde_json::to_value(&cfg).expect("serializes");
     assert!(json.get("experimental").is_none());
-    assert_eq!(json["entryPoints"]["websecure"]["forwardedHeaders"]["trustedIPs"][1], "192.168.0.0/16");
+    assert_eq!(
+        json["entryPoints"]["websecure"]["forwardedHeaders"]["trustedIPs"][1],
+        "192.168.0.0/16"
+    );
     assert_eq!(json["serversTransport"]["rootCAs"][0], "/certs/ca.pem");
-    assert_eq!(json["entryPoints"]["websecure"]["transport"]["lifeCycle"]["graceTimeOut"], "20s");
+    assert_eq!(
+        json["entryPoints"]["websecure"]["transport"]["lifeCycle"]["graceTimeOut"],
+        "20s"
+    );
     let back: StaticConfig = serde_json::from_value(json.clone()).expect("plain serde_json");
     assert_eq!(back, cfg);
     let text = serde_json::to_string(&cfg).expect("text");

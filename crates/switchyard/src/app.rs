@@ -40,15 +40,25 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
             return Err(format!("ping.entryPoint: entry point {ep:?} doesn't exist"));
         }
     }
-    let default_syntax = match config.core.as_ref().and_then(|c| c.default_rule_syntax.as_deref()) {
+    let default_syntax = match config
+        .core
+        .as_ref()
+        .and_then(|c| c.default_rule_syntax.as_deref())
+    {
         None | Some("") => Syntax::V3,
-        Some(s) => s.parse().map_err(|_| format!("core.defaultRuleSyntax: unknown syntax {s:?} (expected v2 or v3)"))?,
+        Some(s) => s.parse().map_err(|_| {
+            format!("core.defaultRuleSyntax: unknown syntax {s:?} (expected v2 or v3)")
+        })?,
     };
     let precedence = match config.providers.as_ref().map(|p| &p.precedence) {
         Some(list) if !list.is_empty() => list.iter().map(|p| p.to_ascii_lowercase()).collect(),
         _ => DEFAULT_PRECEDENCE.iter().map(|s| s.to_string()).collect(),
     };
-    let terminating = config.ping.as_ref().and_then(|p| p.terminating_status_code).unwrap_or(503);
+    let terminating = config
+        .ping
+        .as_ref()
+        .and_then(|p| p.terminating_status_code)
+        .unwrap_or(503);
     let ping_terminating_status = http::StatusCode::from_u16(terminating)
         .map_err(|_| format!("ping.terminatingStatusCode: invalid status {terminating}"))?;
     let hostname = runtime::hostname();
@@ -66,9 +76,14 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),
         health,
-        hostname: HeaderValue::from_str(&hostname).unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+        hostname: HeaderValue::from_str(&hostname)
+            .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
     });
-    Ok(Prepared { config, ctx, shared })
+    Ok(Prepared {
+        config,
+        ctx,
+        shared,
+    })
 }
 
 /// Runs Switchyard until SIGTERM/SIGINT and the drain that follows.
@@ -80,7 +95,11 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         warn!(section = %section, "static configuration section is not supported yet; it is ignored");
     }
     let prepared = prepare(config)?;
-    let Prepared { config, ctx, shared } = prepared;
+    let Prepared {
+        config,
+        ctx,
+        shared,
+    } = prepared;
 
     // Bind every entry point before anything else: a port that cannot be bound is fatal.
     let mut listeners = Vec::new();
@@ -89,8 +108,12 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
             warn!(entry_point = %spec.name, "UDP entry points are not supported yet; not listening");
             continue;
         }
-        let listener = server::bind(spec)
-            .map_err(|e| format!("entryPoints.{}: cannot listen on {}: {e}", spec.name, spec.address))?;
+        let listener = server::bind(spec).map_err(|e| {
+            format!(
+                "entryPoints.{}: cannot listen on {}: {e}",
+                spec.name, spec.address
+            )
+        })?;
         info!(entry_point = %spec.name, address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
         listeners.push((spec.clone(), listener));
     }
@@ -113,7 +136,14 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         }
     }
     drop(tx);
-    tokio::spawn(watcher::run(rx, ctx.clone(), shared.clone(), internal::config(&config), expected, throttle));
+    tokio::spawn(watcher::run(
+        rx,
+        ctx.clone(),
+        shared.clone(),
+        internal::config(&config),
+        expected,
+        throttle,
+    ));
 
     // Listeners, each with its own stop switch.
     let mut stops = Vec::new();
@@ -121,12 +151,20 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
     for (spec, listener) in listeners {
         let (stop_tx, stop_rx) = watch::channel(false);
         stops.push((spec.clone(), stop_tx));
-        tasks.push(tokio::spawn(server::serve(listener, spec, shared.clone(), stop_rx)));
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            spec,
+            shared.clone(),
+            stop_rx,
+        )));
     }
 
     wait_for_signal().await;
     info!("shutdown requested");
-    shared.health.terminating.store(true, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .health
+        .terminating
+        .store(true, std::sync::atomic::Ordering::Relaxed);
     for (spec, stop) in stops {
         let grace = spec.request_accept_grace_timeout;
         tokio::spawn(async move {

@@ -31,20 +31,36 @@ pub fn run(loaded: LoadedStatic) -> CheckOutcome {
     }
     if let Some(providers) = &loaded.config.providers {
         for name in crate::provider::unsupported(providers) {
-            let _ = writeln!(out, "note: provider {name} is not supported yet and is ignored");
+            let _ = writeln!(
+                out,
+                "note: provider {name} is not supported yet and is ignored"
+            );
         }
     }
     let prepared = match app::prepare(loaded.config) {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(out, "error: {e}");
-            return CheckOutcome { text: out, ok: false };
+            return CheckOutcome {
+                text: out,
+                ok: false,
+            };
         }
     };
     let mut configs: BTreeMap<String, Arc<DynamicConfig>> = BTreeMap::new();
-    configs.insert(internal::PROVIDER.to_owned(), Arc::new(internal::config(&prepared.config)));
-    if let Some(file) = prepared.config.providers.as_ref().and_then(|p| p.file.as_ref()) {
-        match crate::provider::file::Source::from_config(file).and_then(|s| crate::provider::file::load(&s)) {
+    configs.insert(
+        internal::PROVIDER.to_owned(),
+        Arc::new(internal::config(&prepared.config)),
+    );
+    if let Some(file) = prepared
+        .config
+        .providers
+        .as_ref()
+        .and_then(|p| p.file.as_ref())
+    {
+        match crate::provider::file::Source::from_config(file)
+            .and_then(|s| crate::provider::file::load(&s))
+        {
             Ok(cfg) => {
                 configs.insert(crate::provider::file::PROVIDER.to_owned(), Arc::new(cfg));
             }
@@ -81,6 +97,14 @@ pub fn run(loaded: LoadedStatic) -> CheckOutcome {
             let _ = writeln!(out, "  {e}");
         }
     }
-    let _ = writeln!(out, "\n{}", if ok { "configuration is valid" } else { "configuration has errors" });
+    let _ = writeln!(
+        out,
+        "\n{}",
+        if ok {
+            "configuration is valid"
+        } else {
+            "configuration has errors"
+        }
+    );
     CheckOutcome { text: out, ok }
 }

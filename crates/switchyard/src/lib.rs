@@ -10,13 +10,13 @@
 //! - [`observe`] sets up logging.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod check;
 pub mod config;
 pub mod http;
 pub mod observe;
 pub mod provider;
 pub mod runtime;
-pub mod app;
 
 /// Switchyard's version, as `switchyard version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -35,7 +35,10 @@ fn main() -> ExitCode {
     let env: Vec<(String, String)> = std::env::vars().collect();
     match command.as_str() {
         "version" => {
-            println!("Version:      {}\nCodename:     switchyard\nCompatible:   Traefik v3.7", switchyard::VERSION);
+            println!(
+                "Version:      {}\nCodename:     switchyard\nCompatible:   Traefik v3.7",
+                switchyard::VERSION
+            );
             ExitCode::SUCCESS
         }
         "check" => match config::load(&args, &env) {
@@ -67,7 +70,10 @@ fn run(loaded: LoadedStatic) -> ExitCode {
     if let Err(e) = switchyard::observe::log::init(loaded.config.log.as_ref()) {
         return fail(&e);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -100,15 +106,28 @@ fn healthcheck(mut args: Vec<String>, env: &[(String, String)]) -> ExitCode {
             let Some(ep) = switchyard::runtime::internal::ping_entry_point(&loaded.config) else {
                 return fail("please enable `ping` to use the health check");
             };
-            let Some(address) = loaded.config.entry_points.get(&ep).and_then(|e| e.address.clone()) else {
+            let Some(address) = loaded
+                .config
+                .entry_points
+                .get(&ep)
+                .and_then(|e| e.address.clone())
+            else {
                 return fail(&format!("ping entry point {ep:?} doesn't exist"));
             };
             let (addr, _) = match switchyard::http::entrypoint::parse_address(&address) {
                 Ok(a) => a,
                 Err(e) => return fail(&e),
             };
-            let host = if addr.ip().is_unspecified() { "127.0.0.1".to_owned() } else { addr.ip().to_string() };
-            let host = if host.contains(':') { format!("[{host}]") } else { host };
+            let host = if addr.ip().is_unspecified() {
+                "127.0.0.1".to_owned()
+            } else {
+                addr.ip().to_string()
+            };
+            let host = if host.contains(':') {
+                format!("[{host}]")
+            } else {
+                host
+            };
             format!("http://{host}:{}/ping", addr.port())
         }
     };
@@ -124,18 +143,26 @@ fn healthcheck(mut args: Vec<String>, env: &[(String, String)]) -> ExitCode {
 
 /// A minimal HTTP/1.1 GET returning the status code (plain http only).
 fn get_status(url: &str) -> Result<u16, String> {
-    let rest = url.strip_prefix("http://").ok_or("only http:// URLs are supported")?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// URLs are supported")?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let addr = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !authority.ends_with(']') {
+    let addr = if authority
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !authority.ends_with(']')
+    {
         authority.to_owned()
     } else {
         format!("{authority}:80")
     };
     let mut stream = TcpStream::connect(&addr).map_err(|e| e.to_string())?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(|e| e.to_string())?;
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nUser-Agent: switchyard-healthcheck\r\n\r\n")
         .map_err(|e| e.to_string())?;
     let mut buf = [0u8; 64];

@@ -10,7 +10,10 @@ use common::*;
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
     let mut cmd = Command::new(binary());
-    cmd.args(args).env_clear().env("HOME", "/nonexistent").current_dir(std::env::temp_dir());
+    cmd.args(args)
+        .env_clear()
+        .env("HOME", "/nonexistent")
+        .current_dir(std::env::temp_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -31,7 +34,11 @@ fn version_prints() {
 fn unknown_static_key_fails_naming_key_and_line() {
     let dir = temp_dir("cli");
     let file = dir.join("traefik.yml");
-    std::fs::write(&file, "entryPoints:\n  web:\n    address: \":80\"\n    adress: \":81\"\n").unwrap();
+    std::fs::write(
+        &file,
+        "entryPoints:\n  web:\n    address: \":80\"\n    adress: \":81\"\n",
+    )
+    .unwrap();
     let (code, out) = run(&["check", &format!("--configFile={}", file.display())], &[]);
     assert_ne!(code, 0);
     assert!(out.contains("adress"), "{out}");
@@ -48,7 +55,11 @@ fn check_lists_routers_and_errors() {
         "http:\n  routers:\n    ok:\n      rule: Host(`a.test`)\n      service: s\n    broken:\n      rule: Host(`a`, `b`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{url: \"http://127.0.0.1:1\"}]\n",
     )
     .unwrap();
-    let flags = ["check", "--entryPoints.web.address=:8081", &format!("--providers.file.filename={}", dynamic.display())];
+    let flags = [
+        "check",
+        "--entryPoints.web.address=:8081",
+        &format!("--providers.file.filename={}", dynamic.display()),
+    ];
     let (code, out) = run(&flags, &[]);
     assert_ne!(code, 0, "{out}");
     assert!(out.contains("ok@file"), "{out}");
@@ -68,10 +79,17 @@ fn check_lists_routers_and_errors() {
 fn env_vars_are_a_static_source() {
     let dir = temp_dir("env");
     let dynamic = dir.join("dyn.yml");
-    std::fs::write(&dynamic, "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: noop@internal\n").unwrap();
+    std::fs::write(
+        &dynamic,
+        "http:\n  routers:\n    r:\n      rule: Path(`/`)\n      service: noop@internal\n",
+    )
+    .unwrap();
     let (code, out) = run(
         &["check"],
-        &[("TRAEFIK_ENTRYPOINTS_WEB_ADDRESS", ":8082"), ("TRAEFIK_PROVIDERS_FILE_FILENAME", dynamic.to_str().unwrap())],
+        &[
+            ("TRAEFIK_ENTRYPOINTS_WEB_ADDRESS", ":8082"),
+            ("TRAEFIK_PROVIDERS_FILE_FILENAME", dynamic.to_str().unwrap()),
+        ],
     );
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("environment"), "{out}");
@@ -92,7 +110,13 @@ fn healthcheck_and_graceful_shutdown() {
         &one_route("PathPrefix(`/`)", &[backend.url()]),
         "EP:transport:\nEP:  lifeCycle:\nEP:    requestAcceptGraceTimeout: 1s\nEP:    graceTimeOut: 5s",
     );
-    let (code, out) = run(&["healthcheck", &format!("--url=http://127.0.0.1:{}/ping", proxy.port("traefik"))], &[]);
+    let (code, out) = run(
+        &[
+            "healthcheck",
+            &format!("--url=http://127.0.0.1:{}/ping", proxy.port("traefik")),
+        ],
+        &[],
+    );
     assert_eq!(code, 0, "{out}");
 
     // An in-flight request that takes 2 s.
@@ -104,15 +128,28 @@ fn healthcheck_and_graceful_shutdown() {
     // During requestAcceptGraceTimeout: still accepting, ping says 503.
     let ping = get(proxy.addr("traefik"), "x", "/ping");
     assert_eq!(ping.status, 503);
-    assert_eq!(get(proxy.web(), "x", "/").status, 200, "still accepting during the grace period");
-    let (code, _) = run(&["healthcheck", &format!("--url=http://127.0.0.1:{}/ping", proxy.port("traefik"))], &[]);
+    assert_eq!(
+        get(proxy.web(), "x", "/").status,
+        200,
+        "still accepting during the grace period"
+    );
+    let (code, _) = run(
+        &[
+            "healthcheck",
+            &format!("--url=http://127.0.0.1:{}/ping", proxy.port("traefik")),
+        ],
+        &[],
+    );
     assert_ne!(code, 0);
     // The in-flight request completes.
     assert_eq!(slow.join().unwrap().status, 200);
     // Afterwards the listener is closed and the process exits.
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(proxy.web()).is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after the grace period");
+        assert!(
+            Instant::now() < deadline,
+            "still accepting after the grace period"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }

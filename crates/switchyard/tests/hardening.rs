@@ -12,7 +12,9 @@ fn proxy_with_backend() -> (Proxy, Backend) {
 }
 
 fn status_of(proxy: &Proxy, bytes: &str) -> u16 {
-    raw(proxy.web(), bytes.as_bytes()).map(|r| r.status).unwrap_or(0)
+    raw(proxy.web(), bytes.as_bytes())
+        .map(|r| r.status)
+        .unwrap_or(0)
 }
 
 #[test]
@@ -33,12 +35,25 @@ fn smuggling_vectors_are_rejected() {
         let after = backend.hits.load(std::sync::atomic::Ordering::Relaxed);
         if status == 200 {
             // Normalised rather than rejected: the upstream must have seen exactly one request.
-            assert_eq!(after - before, 1, "{name}: the upstream saw a smuggled request");
+            assert_eq!(
+                after - before,
+                1,
+                "{name}: the upstream saw a smuggled request"
+            );
         } else {
-            assert!((400..500).contains(&status) || status == 0, "{name}: got {status}");
-            assert_eq!(after, before, "{name}: a rejected request reached the upstream");
+            assert!(
+                (400..500).contains(&status) || status == 0,
+                "{name}: got {status}"
+            );
+            assert_eq!(
+                after, before,
+                "{name}: a rejected request reached the upstream"
+            );
         }
-        assert!(!proxy.logs().contains("/smuggled"), "{name}: smuggled request was routed");
+        assert!(
+            !proxy.logs().contains("/smuggled"),
+            "{name}: smuggled request was routed"
+        );
     }
     // The chunked+CL case in particular must not reach the backend as two requests.
     assert_eq!(get(proxy.web(), "x", "/").status, 200, "still serving");
@@ -54,7 +69,10 @@ fn duplicate_identical_content_length_is_tolerated_or_rejected_cleanly() {
 #[test]
 fn oversized_headers_get_431() {
     let backend = Backend::start("b");
-    let proxy = Proxy::start(&one_route("PathPrefix(`/`)", &[backend.url()]), "EP:http:\nEP:  maxHeaderBytes: 16384");
+    let proxy = Proxy::start(
+        &one_route("PathPrefix(`/`)", &[backend.url()]),
+        "EP:http:\nEP:  maxHeaderBytes: 16384",
+    );
     let big = "a".repeat(64 * 1024);
     let r = request(proxy.web(), "GET", "/", "x", &[("X-Big", &big)], "");
     assert_eq!(r.status, 431);
@@ -64,9 +82,17 @@ fn oversized_headers_get_431() {
 #[test]
 fn garbage_gets_400_and_no_crash() {
     let (proxy, _b) = proxy_with_backend();
-    for junk in ["\u{1}\u{2}\u{3}garbage\r\n\r\n", "GET\r\n\r\n", "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nxxxx"] {
+    for junk in [
+        "\u{1}\u{2}\u{3}garbage\r\n\r\n",
+        "GET\r\n\r\n",
+        "GET /%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+        "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\nxxxx",
+    ] {
         let status = status_of(&proxy, junk);
-        assert!(status == 0 || (400..500).contains(&status), "{junk:?}: got {status}");
+        assert!(
+            status == 0 || (400..500).contains(&status),
+            "{junk:?}: got {status}"
+        );
     }
     assert_eq!(get(proxy.web(), "x", "/").status, 200, "still serving");
 }

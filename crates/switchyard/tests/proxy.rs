@@ -49,13 +49,22 @@ fn sets_forwarded_headers_and_strips_hop_by_hop() {
     );
     assert_eq!(r.status, 200);
     let seen = r.text().to_lowercase();
-    assert!(seen.contains("x-forwarded-for: 127.0.0.1\n"), "spoofed XFF must be replaced: {seen}");
+    assert!(
+        seen.contains("x-forwarded-for: 127.0.0.1\n"),
+        "spoofed XFF must be replaced: {seen}"
+    );
     assert!(seen.contains("x-real-ip: 127.0.0.1\n"), "{seen}");
     assert!(seen.contains("x-forwarded-proto: http\n"), "{seen}");
-    assert!(seen.contains("x-forwarded-host: site.test:8443\n"), "{seen}");
+    assert!(
+        seen.contains("x-forwarded-host: site.test:8443\n"),
+        "{seen}"
+    );
     assert!(seen.contains("x-forwarded-port: 8443\n"), "{seen}");
     assert!(seen.contains("x-forwarded-server: "), "{seen}");
-    assert!(seen.contains("host: site.test:8443\n"), "passHostHeader defaults to true: {seen}");
+    assert!(
+        seen.contains("host: site.test:8443\n"),
+        "passHostHeader defaults to true: {seen}"
+    );
     assert!(!seen.contains("keep-alive"), "{seen}");
     assert!(!seen.contains("x-secret"), "{seen}");
     assert!(!seen.contains("proxy-authorization"), "{seen}");
@@ -68,9 +77,22 @@ fn trusted_ips_keep_forwarded_headers() {
         &one_route("PathPrefix(`/`)", &[backend.url()]),
         "EP:forwardedHeaders:\nEP:  trustedIPs: [\"127.0.0.1/32\"]",
     );
-    let r = request(proxy.web(), "GET", "/", "x", &[("X-Forwarded-For", "1.2.3.4"), ("X-Forwarded-Proto", "https")], "");
+    let r = request(
+        proxy.web(),
+        "GET",
+        "/",
+        "x",
+        &[
+            ("X-Forwarded-For", "1.2.3.4"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+        "",
+    );
     let seen = r.text().to_lowercase();
-    assert!(seen.contains("x-forwarded-for: 1.2.3.4, 127.0.0.1\n"), "{seen}");
+    assert!(
+        seen.contains("x-forwarded-for: 1.2.3.4, 127.0.0.1\n"),
+        "{seen}"
+    );
     assert!(seen.contains("x-forwarded-proto: https\n"), "{seen}");
 }
 
@@ -80,7 +102,11 @@ fn forwards_request_target_verbatim_and_cleans_dot_segments() {
     let proxy = Proxy::start(&one_route("PathPrefix(`/a`)", &[backend.url()]), "");
     let r = get(proxy.web(), "x", "/a/b%2Fc%20d?q=%41;z=1");
     assert_eq!(r.status, 200);
-    assert!(r.text().contains("target: /a/b%2Fc%20d?q=%41&z=1\n"), "{}", r.text());
+    assert!(
+        r.text().contains("target: /a/b%2Fc%20d?q=%41&z=1\n"),
+        "{}",
+        r.text()
+    );
     let r = get(proxy.web(), "x", "/x/../a/./b");
     assert_eq!(r.status, 200, "sanitizePath cleans before routing");
     assert!(r.text().contains("target: /a/b\n"), "{}", r.text());
@@ -96,9 +122,18 @@ fn priority_and_path_prefix_order() {
         long.url()
     );
     let proxy = Proxy::start_with_eps(&["web", "other"], &cfg, "");
-    assert_eq!(get(proxy.web(), "x", "/mypath").header("x-backend"), Some("long"));
-    assert_eq!(get(proxy.web(), "x", "/my").header("x-backend"), Some("short"));
-    assert_eq!(get(proxy.addr("other"), "x", "/my").header("x-backend"), Some("long"));
+    assert_eq!(
+        get(proxy.web(), "x", "/mypath").header("x-backend"),
+        Some("long")
+    );
+    assert_eq!(
+        get(proxy.web(), "x", "/my").header("x-backend"),
+        Some("short")
+    );
+    assert_eq!(
+        get(proxy.addr("other"), "x", "/my").header("x-backend"),
+        Some("long")
+    );
 }
 
 #[test]
@@ -111,10 +146,20 @@ fn weighted_round_robin_is_smooth_and_deterministic() {
         b.url()
     );
     let proxy = Proxy::start(&cfg, "");
-    let names: Vec<String> = (0..8).map(|_| get(proxy.web(), "x", "/").header("x-backend").unwrap_or("?").to_owned()).collect();
+    let names: Vec<String> = (0..8)
+        .map(|_| {
+            get(proxy.web(), "x", "/")
+                .header("x-backend")
+                .unwrap_or("?")
+                .to_owned()
+        })
+        .collect();
     assert_eq!(names.iter().filter(|n| *n == "a").count(), 6, "{names:?}");
     assert_eq!(names.iter().filter(|n| *n == "b").count(), 2, "{names:?}");
-    assert!(!names.windows(4).any(|w| w.iter().all(|n| n == "a")), "smooth: no burst of 4 a's: {names:?}");
+    assert!(
+        !names.windows(4).any(|w| w.iter().all(|n| n == "a")),
+        "smooth: no burst of 4 a's: {names:?}"
+    );
 }
 
 #[test]
@@ -144,7 +189,8 @@ fn streams_server_sent_events_without_buffering() {
     let proxy = Proxy::start(&one_route("Path(`/sse`)", &[backend.url()]), "");
     let mut s = TcpStream::connect(proxy.web()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    s.write_all(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    s.write_all(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let started = Instant::now();
     let mut got = Vec::new();
     let mut buf = [0u8; 1024];
@@ -153,7 +199,10 @@ fn streams_server_sent_events_without_buffering() {
         assert!(n > 0, "connection closed early");
         got.extend_from_slice(&buf[..n]);
     }
-    assert!(started.elapsed() < Duration::from_millis(1000), "first event must arrive before the second is sent");
+    assert!(
+        started.elapsed() < Duration::from_millis(1000),
+        "first event must arrive before the second is sent"
+    );
     assert!(!String::from_utf8_lossy(&got).contains("data: second"));
 }
 
@@ -181,7 +230,10 @@ fn tunnels_websocket_style_upgrades() {
             c.write_all(&buf[..n]).unwrap();
         }
     });
-    let proxy = Proxy::start(&one_route("Path(`/ws`)", &[format!("http://{up_addr}")]), "");
+    let proxy = Proxy::start(
+        &one_route("Path(`/ws`)", &[format!("http://{up_addr}")]),
+        "",
+    );
     let mut s = TcpStream::connect(proxy.web()).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").unwrap();

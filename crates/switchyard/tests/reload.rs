@@ -25,13 +25,17 @@ fn file_change_applies_and_bad_file_keeps_last_good() {
     assert_eq!(kept.get("x", "/").unwrap().header("x-backend"), Some("a"));
 
     proxy.set_dynamic(&one_route("PathPrefix(`/`)", &[b.url()]));
-    proxy.eventually("the new backend", || get(proxy.web(), "x", "/").header("x-backend") == Some("b"));
+    proxy.eventually("the new backend", || {
+        get(proxy.web(), "x", "/").header("x-backend") == Some("b")
+    });
     // The connection opened before the reload uses the new configuration on its next request.
     assert_eq!(kept.get("x", "/").unwrap().header("x-backend"), Some("b"));
 
     // Unparsable YAML: rejected with an error naming the file; b keeps serving.
     proxy.set_dynamic("http:\n  routers:\n    r:\n      rule: [unclosed\n");
-    proxy.eventually("the parse error in the log", || proxy.logs().contains("config.yml"));
+    proxy.eventually("the parse error in the log", || {
+        proxy.logs().contains("config.yml")
+    });
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(get(proxy.web(), "x", "/").header("x-backend"), Some("b"));
 
@@ -68,16 +72,28 @@ fn symlink_swap_is_seen() {
     // Kubernetes ConfigMap layout: config.yml -> ..data/config.yml, ..data -> ..v1
     std::fs::remove_file(dyn_dir.join("config.yml")).unwrap();
     std::fs::create_dir_all(dyn_dir.join("..v1")).unwrap();
-    std::fs::write(dyn_dir.join("..v1/config.yml"), one_route("PathPrefix(`/`)", &[a.url()])).unwrap();
+    std::fs::write(
+        dyn_dir.join("..v1/config.yml"),
+        one_route("PathPrefix(`/`)", &[a.url()]),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("..v1", dyn_dir.join("..data")).unwrap();
     std::os::unix::fs::symlink("..data/config.yml", dyn_dir.join("config.yml")).unwrap();
-    proxy.eventually("backend a", || get(proxy.web(), "x", "/").header("x-backend") == Some("a"));
+    proxy.eventually("backend a", || {
+        get(proxy.web(), "x", "/").header("x-backend") == Some("a")
+    });
 
     std::fs::create_dir_all(dyn_dir.join("..v2")).unwrap();
-    std::fs::write(dyn_dir.join("..v2/config.yml"), one_route("PathPrefix(`/`)", &[b.url()])).unwrap();
+    std::fs::write(
+        dyn_dir.join("..v2/config.yml"),
+        one_route("PathPrefix(`/`)", &[b.url()]),
+    )
+    .unwrap();
     std::os::unix::fs::symlink("..v2", dyn_dir.join("..data_tmp")).unwrap();
     std::fs::rename(dyn_dir.join("..data_tmp"), dyn_dir.join("..data")).unwrap();
-    proxy.eventually("backend b after the swap", || get(proxy.web(), "x", "/").header("x-backend") == Some("b"));
+    proxy.eventually("backend b after the swap", || {
+        get(proxy.web(), "x", "/").header("x-backend") == Some("b")
+    });
 }
 
 #[test]
@@ -95,7 +111,11 @@ fn zero_failed_requests_during_repeated_reloads() {
         workers.push(std::thread::spawn(move || {
             // Half the workers keep one connection alive across every reload; the others open a
             // new connection per request.
-            let mut conn = if worker % 2 == 0 { Some(KeepAlive::connect(addr).unwrap()) } else { None };
+            let mut conn = if worker % 2 == 0 {
+                Some(KeepAlive::connect(addr).unwrap())
+            } else {
+                None
+            };
             while !stop.load(Ordering::Relaxed) {
                 let result = match conn.as_mut() {
                     Some(c) => c.get("x", "/stable/x"),
@@ -112,15 +132,29 @@ fn zero_failed_requests_during_repeated_reloads() {
         }));
     }
     for i in 1..=20 {
-        proxy.set_dynamic(&two_routes(&stable.url(), &format!("/extra{i}"), &extra.url()));
+        proxy.set_dynamic(&two_routes(
+            &stable.url(),
+            &format!("/extra{i}"),
+            &extra.url(),
+        ));
         std::thread::sleep(Duration::from_millis(100));
     }
-    proxy.eventually("the last reload", || get(proxy.web(), "x", "/extra20").status == 200);
+    proxy.eventually("the last reload", || {
+        get(proxy.web(), "x", "/extra20").status == 200
+    });
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();
     }
     let failed = failed.lock().unwrap();
-    assert!(failed.is_empty(), "failed requests during reloads: {:?}", &failed[..failed.len().min(10)]);
-    assert!(ok.load(Ordering::Relaxed) > 100, "too few requests made: {}", ok.load(Ordering::Relaxed));
+    assert!(
+        failed.is_empty(),
+        "failed requests during reloads: {:?}",
+        &failed[..failed.len().min(10)]
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 100,
+        "too few requests made: {}",
+        ok.load(Ordering::Relaxed)
+    );
 }

@@ -63,9 +63,15 @@ impl DeError {
 
     fn expected(what: &str, node: &Node) -> Self {
         if matches!(node, Node::Bare) {
-            return DeError::new(ErrorKind::NeedsValue, format!("expected {what}, but no value was given"));
+            return DeError::new(
+                ErrorKind::NeedsValue,
+                format!("expected {what}, but no value was given"),
+            );
         }
-        DeError::new(ErrorKind::Invalid, format!("expected {what}, got {}", node.describe()))
+        DeError::new(
+            ErrorKind::Invalid,
+            format!("expected {what}, got {}", node.describe()),
+        )
     }
 
     fn within(mut self, segment: Segment) -> Self {
@@ -130,14 +136,21 @@ impl<'a> NodeDe<'a> {
         }
     }
 
-    fn visit_integer<'de, V: Visitor<'de>>(self, visitor: V, what: &str) -> Result<V::Value, DeError> {
+    fn visit_integer<'de, V: Visitor<'de>>(
+        self,
+        visitor: V,
+        what: &str,
+    ) -> Result<V::Value, DeError> {
         let value = self.integer(what)?;
         if let Ok(v) = i64::try_from(value) {
             visitor.visit_i64(v)
         } else if let Ok(v) = u64::try_from(value) {
             visitor.visit_u64(v)
         } else {
-            Err(DeError::new(ErrorKind::Invalid, format!("number {value} is out of range")))
+            Err(DeError::new(
+                ErrorKind::Invalid,
+                format!("number {value} is out of range"),
+            ))
         }
     }
 
@@ -161,8 +174,12 @@ impl<'a> NodeDe<'a> {
 
 fn parse_bool(text: &str) -> Option<bool> {
     match text.trim() {
-        t if t.eq_ignore_ascii_case("true") || t == "1" || t.eq_ignore_ascii_case("t") => Some(true),
-        t if t.eq_ignore_ascii_case("false") || t == "0" || t.eq_ignore_ascii_case("f") => Some(false),
+        t if t.eq_ignore_ascii_case("true") || t == "1" || t.eq_ignore_ascii_case("t") => {
+            Some(true)
+        }
+        t if t.eq_ignore_ascii_case("false") || t == "0" || t.eq_ignore_ascii_case("f") => {
+            Some(false)
+        }
         _ => None,
     }
 }
@@ -314,7 +331,9 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
             Node::Str(s) if s.trim().is_empty() => visitor.visit_seq(Items::owned(Vec::new())),
             // Text sources write lists as `a,b,c`.
             Node::Str(s) => visitor.visit_seq(Items::owned(
-                s.split(',').map(|part| Node::Str(part.trim().to_string())).collect(),
+                s.split(',')
+                    .map(|part| Node::Str(part.trim().to_string()))
+                    .collect(),
             )),
             Node::Bool(_) | Node::Int(_) | Node::Float(_) => {
                 visitor.visit_seq(Items::owned(vec![self.node.clone()]))
@@ -323,7 +342,11 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -371,10 +394,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                     .ok_or_else(|| {
                         DeError::new(
                             ErrorKind::Invalid,
-                            format!("unknown value {s:?}, expected one of: {}", variants.join(", ")),
+                            format!(
+                                "unknown value {s:?}, expected one of: {}",
+                                variants.join(", ")
+                            ),
                         )
                     })?;
-                visitor.visit_enum(Variant { name: canonical, value: None })
+                visitor.visit_enum(Variant {
+                    name: canonical,
+                    value: None,
+                })
             }
             Node::Map(entries) if entries.len() == 1 => {
                 let (key, value) = &entries[0];
@@ -389,10 +418,16 @@ impl<'de> de::Deserializer<'de> for NodeDe<'_> {
                         .within(Segment::Key(key.clone()))
                     })?;
                 visitor
-                    .visit_enum(Variant { name: canonical, value: Some(value) })
+                    .visit_enum(Variant {
+                        name: canonical,
+                        value: Some(value),
+                    })
                     .map_err(|e| e.within(Segment::Key(key.clone())))
             }
-            _ => Err(DeError::expected(&format!("one of: {}", variants.join(", ")), self.node)),
+            _ => Err(DeError::expected(
+                &format!("one of: {}", variants.join(", ")),
+                self.node,
+            )),
         }
     }
 
@@ -414,21 +449,32 @@ struct Items<'a> {
 impl<'a> Items<'a> {
     fn borrowed(items: &'a [Node]) -> Self {
         Items {
-            items: items.iter().enumerate().map(|(i, n)| (i, Cow::Borrowed(n))).collect(),
+            items: items
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (i, Cow::Borrowed(n)))
+                .collect(),
             next: 0,
         }
     }
 
     fn indexed(items: Vec<(usize, &'a Node)>) -> Self {
         Items {
-            items: items.into_iter().map(|(i, n)| (i, Cow::Borrowed(n))).collect(),
+            items: items
+                .into_iter()
+                .map(|(i, n)| (i, Cow::Borrowed(n)))
+                .collect(),
             next: 0,
         }
     }
 
     fn owned(items: Vec<Node>) -> Self {
         Items {
-            items: items.into_iter().enumerate().map(|(i, n)| (i, Cow::Owned(n))).collect(),
+            items: items
+                .into_iter()
+                .enumerate()
+                .map(|(i, n)| (i, Cow::Owned(n)))
+                .collect(),
             next: 0,
         }
     }
@@ -437,7 +483,10 @@ impl<'a> Items<'a> {
 impl<'de> SeqAccess<'de> for Items<'_> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         let Some((index, node)) = self.items.get(self.next) else {
             return Ok(None);
         };
@@ -467,7 +516,10 @@ impl<'a> Entries<'a> {
 impl<'de> MapAccess<'de> for Entries<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some((key, _)) = self.entries.get(self.next) else {
             return Ok(None);
         };
@@ -479,7 +531,10 @@ impl<'de> MapAccess<'de> for Entries<'_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((key, value)) = self.entries.get(self.next) else {
-            return Err(DeError::new(ErrorKind::Invalid, "value requested past the end of a map"));
+            return Err(DeError::new(
+                ErrorKind::Invalid,
+                "value requested past the end of a map",
+            ));
         };
         self.next += 1;
         seed.deserialize(NodeDe::new(value))
@@ -500,15 +555,14 @@ struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     fn new(entries: &'a [(String, Node)], names: &'static [&'static str]) -> Result<Self, DeError> {
-        let mut fields: Vec<(&'static str, String, Cow<'a, Node>)> = Vec::with_capacity(entries.len());
+        let mut fields: Vec<(&'static str, String, Cow<'a, Node>)> =
+            Vec::with_capacity(entries.len());
         for (key, value) in entries {
             let Some(canonical) = names.iter().find(|name| name.eq_ignore_ascii_case(key)) else {
-                let message = if names.is_empty() {
-                    "unknown key: this section takes no options".to_string()
-                } else {
-                    format!("unknown key `{key}`; valid keys here: {}", names.join(", "))
-                };
-                return Err(DeError::new(ErrorKind::UnknownKey, message).within(Segment::Key(key.clone())));
+                let message = unknown_key_message(key, names);
+                return Err(
+                    DeError::new(ErrorKind::UnknownKey, message).within(Segment::Key(key.clone()))
+                );
             };
             // The same field spelled twice (`entryPoints` and `entrypoints`): merge the two.
             if let Some(existing) = fields.iter_mut().find(|(name, _, _)| name == canonical) {
@@ -520,6 +574,43 @@ impl<'a> Fields<'a> {
         }
         Ok(Fields { fields, next: 0 })
     }
+}
+
+/// "unknown key", with a suggestion when one name is a likely typo, else the valid names.
+fn unknown_key_message(key: &str, names: &[&str]) -> String {
+    if names.is_empty() {
+        return format!("unknown key `{key}`: this section takes no options");
+    }
+    let lower = key.to_ascii_lowercase();
+    let closest = names
+        .iter()
+        .map(|name| (edit_distance(&lower, &name.to_ascii_lowercase()), *name))
+        .min_by_key(|(distance, _)| *distance);
+    match closest {
+        Some((distance, name)) if distance <= (key.len() / 3).max(1) => {
+            format!("unknown key `{key}`; did you mean `{name}`?")
+        }
+        _ => format!("unknown key `{key}`; valid keys here: {}", names.join(", ")),
+    }
+}
+
+/// Levenshtein distance over bytes (keys are ASCII in practice), capped to keep it cheap.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() > 64 || b.len() > 64 {
+        return usize::MAX;
+    }
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current = vec![0; b.len() + 1];
+    for (i, ca) in a.iter().enumerate() {
+        current[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != cb);
+            current[j + 1] = substitution.min(previous[j + 1] + 1).min(current[j] + 1);
+        }
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// Merges two spellings of one key: maps are concatenated (the next level merges again),
@@ -534,7 +625,10 @@ fn merge(first: &Node, second: &Node) -> Node {
 impl<'de> MapAccess<'de> for Fields<'_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         let Some((name, _, _)) = self.fields.get(self.next) else {
             return Ok(None);
         };
@@ -543,7 +637,10 @@ impl<'de> MapAccess<'de> for Fields<'_> {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((_, key, value)) = self.fields.get(self.next) else {
-            return Err(DeError::new(ErrorKind::Invalid, "value requested past the end of a section"));
+            return Err(DeError::new(
+                ErrorKind::Invalid,
+                "value requested past the end of a section",
+            ));
         };
         self.next += 1;
         seed.deserialize(NodeDe::new(value))
@@ -591,6 +688,11 @@ impl<'de> VariantAccess<'de> for Variant<'_> {
         fields: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, DeError> {
-        de::Deserializer::deserialize_struct(NodeDe::new(self.value.unwrap_or(&EMPTY_MAP)), "", fields, visitor)
+        de::Deserializer::deserialize_struct(
+            NodeDe::new(self.value.unwrap_or(&EMPTY_MAP)),
+            "",
+            fields,
+            visitor,
+        )
     }
 }

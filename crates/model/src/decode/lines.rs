@@ -61,7 +61,11 @@ fn is_word_byte(b: u8) -> bool {
 /// The 1-based line of a byte offset.
 pub(crate) fn line_of_offset(text: &str, offset: usize) -> usize {
     let end = offset.min(text.len());
-    text.as_bytes()[..end].iter().filter(|b| **b == b'\n').count() + 1
+    text.as_bytes()[..end]
+        .iter()
+        .filter(|b| **b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -69,7 +73,9 @@ mod tests {
     use super::*;
 
     fn keys(path: &[&str]) -> Vec<Segment> {
-        path.iter().map(|k| Segment::Key((*k).to_string())).collect()
+        path.iter()
+            .map(|k| Segment::Key((*k).to_string()))
+            .collect()
     }
 
     #[test]

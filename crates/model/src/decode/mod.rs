@@ -200,13 +200,19 @@ pub fn parse_text(text: &str, format: Format, source: &str) -> Result<Node, Deco
         return Ok(Node::Map(Vec::new()));
     }
     let node = match format {
-        Format::Yaml => serde_saphyr::from_str_with_options::<Node>(text, yaml_options()).map_err(|err| {
-            let line = err
-                .location()
-                .and_then(|location| usize::try_from(location.line()).ok())
-                .filter(|line| *line > 0);
-            document_error(source, line, format!("invalid YAML: {}", err.without_snippet()))
-        })?,
+        Format::Yaml => {
+            serde_saphyr::from_str_with_options::<Node>(text, yaml_options()).map_err(|err| {
+                let line = err
+                    .location()
+                    .and_then(|location| usize::try_from(location.line()).ok())
+                    .filter(|line| *line > 0);
+                document_error(
+                    source,
+                    line,
+                    format!("invalid YAML: {}", err.without_snippet()),
+                )
+            })?
+        }
         Format::Toml => toml::from_str::<Node>(text).map_err(|err| {
             let line = err
                 .span()

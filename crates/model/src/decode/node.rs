@@ -286,7 +286,9 @@ mod tests {
         let Node::Map(top) = node else { panic!("map") };
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].0, "entryPoints");
-        let Node::Map(eps) = &top[0].1 else { panic!("map") };
+        let Node::Map(eps) = &top[0].1 else {
+            panic!("map")
+        };
         assert_eq!(eps.len(), 1);
         assert_eq!(eps[0].0, "web");
     }

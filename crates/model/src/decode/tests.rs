@@ -45,8 +45,10 @@ fn yaml(text: &str) -> Result<Sample, DecodeError> {
 }
 
 fn kv(pairs: &[(&str, &str)]) -> Result<Sample, DecodeError> {
-    let pairs: Vec<(String, String)> =
-        pairs.iter().map(|(k, v)| ((*k).to_string(), (*v).to_string())).collect();
+    let pairs: Vec<(String, String)> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+        .collect();
     from_key_values(&pairs, '.', "labels")
 }
 
@@ -118,7 +120,13 @@ fn sections_follow_traefik_enabling_rules() {
         ("inner: false\n", None),
         ("inner: 'FALSE'\n", None),
         ("name: x\n", None),
-        ("inner:\n  main: m\n", Some(Inner { main: Some("m".into()), sans: vec![] })),
+        (
+            "inner:\n  main: m\n",
+            Some(Inner {
+                main: Some("m".into()),
+                sans: vec![],
+            }),
+        ),
     ];
     for (text, expected) in cases {
         let s = yaml(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
@@ -150,7 +158,11 @@ fn bare_flags() {
         let err = from_flags::<Sample>(&args(&[flag])).expect_err(flag);
         assert_eq!(err.key_path, flag);
         assert!(err.message.contains("no value"), "{flag}: {}", err.message);
-        assert!(err.message.contains(&format!("{flag}=VALUE")), "{}", err.message);
+        assert!(
+            err.message.contains(&format!("{flag}=VALUE")),
+            "{}",
+            err.message
+        );
     }
 }
 
@@ -161,8 +173,16 @@ fn any_values_keep_structure() {
         s.extra,
         Some(serde_json::json!({"a": [1, "two", true], "b": {"c": null}}))
     );
-    let s = kv(&[("extra.list[1]", "b"), ("extra.list[0]", "a"), ("extra.flag", "true")]).expect("decodes");
-    assert_eq!(s.extra, Some(serde_json::json!({"list": ["a", "b"], "flag": "true"})));
+    let s = kv(&[
+        ("extra.list[1]", "b"),
+        ("extra.list[0]", "a"),
+        ("extra.flag", "true"),
+    ])
+    .expect("decodes");
+    assert_eq!(
+        s.extra,
+        Some(serde_json::json!({"list": ["a", "b"], "flag": "true"}))
+    );
 }
 
 #[test]
@@ -178,7 +198,12 @@ fn errors_describe_what_was_expected() {
         ("items: {a: b}\n", "items", 1, "list"),
         ("labels: [a]\n", "labels", 1, "map"),
         ("mode: sideways\n", "mode", 1, "keep, drop"),
-        ("children:\n  - main: a\n  - mian: b\n", "children[1].mian", 3, "unknown key"),
+        (
+            "children:\n  - main: a\n  - mian: b\n",
+            "children[1].mian",
+            3,
+            "unknown key",
+        ),
         ("ports: [80, http]\n", "ports[1]", 1, "integer"),
     ];
     for (text, path, line, fragment) in cases {
@@ -198,18 +223,32 @@ fn display_omits_missing_parts() {
         message: "bad".into(),
     };
     assert_eq!(full.to_string(), "a.yml:3: x.y: bad");
-    let no_line = DecodeError { line: None, ..full.clone() };
+    let no_line = DecodeError {
+        line: None,
+        ..full.clone()
+    };
     assert_eq!(no_line.to_string(), "a.yml: x.y: bad");
-    let no_path = DecodeError { key_path: String::new(), ..full.clone() };
+    let no_path = DecodeError {
+        key_path: String::new(),
+        ..full.clone()
+    };
     assert_eq!(no_path.to_string(), "a.yml:3: bad");
-    let bare = DecodeError { source_name: String::new(), key_path: String::new(), line: None, message: "bad".into() };
+    let bare = DecodeError {
+        source_name: String::new(),
+        key_path: String::new(),
+        line: None,
+        message: "bad".into(),
+    };
     assert_eq!(bare.to_string(), "bad");
 }
 
 #[test]
 fn formats_from_paths() {
     use std::path::Path;
-    assert_eq!(Format::from_path(Path::new("/etc/traefik/traefik.yml")), Some(Format::Yaml));
+    assert_eq!(
+        Format::from_path(Path::new("/etc/traefik/traefik.yml")),
+        Some(Format::Yaml)
+    );
     assert_eq!(Format::from_path(Path::new("a.YAML")), Some(Format::Yaml));
     assert_eq!(Format::from_path(Path::new("a.toml")), Some(Format::Toml));
     assert_eq!(Format::from_path(Path::new("a.json")), Some(Format::Json));
@@ -219,13 +258,15 @@ fn formats_from_paths() {
 
 #[test]
 fn toml_datetimes_become_strings() {
-    let s: Sample = from_text("name = 1979-05-27T07:32:00Z\n", Format::Toml, "t.toml").expect("decodes");
+    let s: Sample =
+        from_text("name = 1979-05-27T07:32:00Z\n", Format::Toml, "t.toml").expect("decodes");
     assert_eq!(s.name.as_deref(), Some("1979-05-27T07:32:00Z"));
 }
 
 #[test]
 fn yaml_integer_map_keys_are_text() {
-    let s = yaml("labels:\n  418: teapot\n  true: yes\n  X-Robots-Tag: no\n  Zip: 01234\n").expect("decodes");
+    let s = yaml("labels:\n  418: teapot\n  true: yes\n  X-Robots-Tag: no\n  Zip: 01234\n")
+        .expect("decodes");
     assert_eq!(s.labels.get("418").map(String::as_str), Some("teapot"));
     // YAML 1.2 typing: `yes`/`no` are text, leading zeros are kept.
     assert_eq!(s.labels.get("true").map(String::as_str), Some("yes"));

@@ -67,7 +67,10 @@ pub fn take_config_file(args: &[String]) -> Result<(Option<PathBuf>, Vec<String>
 
 /// The default configuration file search list.
 pub fn search_paths() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = vec![PathBuf::from("/etc/traefik"), PathBuf::from("/etc/switchyard")];
+    let mut dirs: Vec<PathBuf> = vec![
+        PathBuf::from("/etc/traefik"),
+        PathBuf::from("/etc/switchyard"),
+    ];
     if let Ok(xdg) = std::env::var("XDG_CONFIG_HOME") {
         dirs.push(PathBuf::from(xdg));
     }
@@ -95,15 +98,24 @@ pub fn load(args: &[String], env: &[(String, String)]) -> Result<LoadedStatic, S
     };
     let (mut config, source) = if let Some(path) = file {
         let format = Format::from_path(&path).ok_or_else(|| {
-            format!("{}: unsupported configuration file extension (expected .yml, .yaml or .toml)", path.display())
+            format!(
+                "{}: unsupported configuration file extension (expected .yml, .yaml or .toml)",
+                path.display()
+            )
         })?;
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let cfg = decode::from_text::<StaticConfig>(&text, format, &path.display().to_string()).map_err(|e| e.to_string())?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let cfg = decode::from_text::<StaticConfig>(&text, format, &path.display().to_string())
+            .map_err(|e| e.to_string())?;
         (cfg, StaticSource::File(path))
     } else if !flags.is_empty() {
-        (decode::from_flags::<StaticConfig>(&flags).map_err(|e| e.to_string())?, StaticSource::Flags)
+        (
+            decode::from_flags::<StaticConfig>(&flags).map_err(|e| e.to_string())?,
+            StaticSource::Flags,
+        )
     } else if env.iter().any(|(k, _)| k.starts_with("TRAEFIK_")) {
-        let cfg = decode::from_env::<StaticConfig>(env.iter().cloned(), "TRAEFIK_").map_err(|e| e.to_string())?;
+        let cfg = decode::from_env::<StaticConfig>(env.iter().cloned(), "TRAEFIK_")
+            .map_err(|e| e.to_string())?;
         (cfg, StaticSource::Environment)
     } else {
         (StaticConfig::default(), StaticSource::Defaults)
@@ -113,25 +125,39 @@ pub fn load(args: &[String], env: &[(String, String)]) -> Result<LoadedStatic, S
 }
 
 fn entry_point(address: &str) -> EntryPoint {
-    EntryPoint { address: Some(address.to_owned()), ..EntryPoint::default() }
+    EntryPoint {
+        address: Some(address.to_owned()),
+        ..EntryPoint::default()
+    }
 }
 
 /// Adds Traefik's implicit entry points.
 pub fn apply_implicit(cfg: &mut StaticConfig) {
     if cfg.entry_points.is_empty() {
-        cfg.entry_points.insert("http".to_owned(), entry_point(":80"));
+        cfg.entry_points
+            .insert("http".to_owned(), entry_point(":80"));
     }
-    let api_insecure = cfg.api.as_ref().is_some_and(|a| a.insecure.unwrap_or(false));
+    let api_insecure = cfg
+        .api
+        .as_ref()
+        .is_some_and(|a| a.insecure.unwrap_or(false));
     let ping_on_traefik = cfg.ping.as_ref().is_some_and(|p| {
-        !p.manual_routing.unwrap_or(false) && p.entry_point.as_deref().unwrap_or("traefik") == "traefik"
+        !p.manual_routing.unwrap_or(false)
+            && p.entry_point.as_deref().unwrap_or("traefik") == "traefik"
     });
     let prometheus_on_traefik = cfg
         .metrics
         .as_ref()
         .and_then(|m| m.prometheus.as_ref())
-        .is_some_and(|p| !p.manual_routing.unwrap_or(false) && p.entry_point.as_deref().unwrap_or("traefik") == "traefik");
-    if (api_insecure || ping_on_traefik || prometheus_on_traefik) && !cfg.entry_points.contains_key("traefik") {
-        cfg.entry_points.insert("traefik".to_owned(), entry_point(":8080"));
+        .is_some_and(|p| {
+            !p.manual_routing.unwrap_or(false)
+                && p.entry_point.as_deref().unwrap_or("traefik") == "traefik"
+        });
+    if (api_insecure || ping_on_traefik || prometheus_on_traefik)
+        && !cfg.entry_points.contains_key("traefik")
+    {
+        cfg.entry_points
+            .insert("traefik".to_owned(), entry_point(":8080"));
     }
 }
 
@@ -147,7 +173,10 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
     add(cfg.access_log.is_some(), "accessLog");
     add(cfg.metrics.is_some(), "metrics");
     add(cfg.tracing.is_some(), "tracing");
-    add(!cfg.certificates_resolvers.is_empty(), "certificatesResolvers");
+    add(
+        !cfg.certificates_resolvers.is_empty(),
+        "certificatesResolvers",
+    );
     add(cfg.tcp_servers_transport.is_some(), "tcpServersTransport");
     add(cfg.host_resolver.is_some(), "hostResolver");
     add(cfg.experimental.is_some(), "experimental");
@@ -156,16 +185,31 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
     for (name, ep) in &cfg.entry_points {
         let http = ep.http.as_ref();
         add(ep.http3.is_some(), &format!("entryPoints.{name}.http3"));
-        add(ep.proxy_protocol.is_some(), &format!("entryPoints.{name}.proxyProtocol"));
+        add(
+            ep.proxy_protocol.is_some(),
+            &format!("entryPoints.{name}.proxyProtocol"),
+        );
         add(ep.udp.is_some(), &format!("entryPoints.{name}.udp"));
-        add(http.is_some_and(|h| h.tls.is_some()), &format!("entryPoints.{name}.http.tls"));
-        add(http.is_some_and(|h| h.redirections.is_some()), &format!("entryPoints.{name}.http.redirections"));
-        add(http.is_some_and(|h| h.encoded_characters.is_some()), &format!("entryPoints.{name}.http.encodedCharacters"));
+        add(
+            http.is_some_and(|h| h.tls.is_some()),
+            &format!("entryPoints.{name}.http.tls"),
+        );
+        add(
+            http.is_some_and(|h| h.redirections.is_some()),
+            &format!("entryPoints.{name}.http.redirections"),
+        );
+        add(
+            http.is_some_and(|h| h.encoded_characters.is_some()),
+            &format!("entryPoints.{name}.http.encodedCharacters"),
+        );
         add(
             http.is_some_and(|h| h.underscore_headers_strategy.is_some()),
             &format!("entryPoints.{name}.http.underscoreHeadersStrategy"),
         );
-        add(!http.map(|h| h.middlewares.is_empty()).unwrap_or(true), &format!("entryPoints.{name}.http.middlewares"));
+        add(
+            !http.map(|h| h.middlewares.is_empty()).unwrap_or(true),
+            &format!("entryPoints.{name}.http.middlewares"),
+        );
     }
     out
 }
@@ -180,7 +224,8 @@ mod tests {
 
     #[test]
     fn config_file_flag_forms() {
-        let (f, rest) = take_config_file(&s(&["--configFile=/a.yml", "--log.level=DEBUG"])).unwrap();
+        let (f, rest) =
+            take_config_file(&s(&["--configFile=/a.yml", "--log.level=DEBUG"])).unwrap();
         assert_eq!(f, Some(PathBuf::from("/a.yml")));
         assert_eq!(rest, s(&["--log.level=DEBUG"]));
         let (f, _) = take_config_file(&s(&["--configfile", "/b.toml"])).unwrap();
@@ -195,8 +240,14 @@ mod tests {
         assert_eq!(cfg.entry_points["http"].address.as_deref(), Some(":80"));
         assert!(!cfg.entry_points.contains_key("traefik"));
 
-        let mut cfg = StaticConfig { ping: Some(Default::default()), ..Default::default() };
+        let mut cfg = StaticConfig {
+            ping: Some(Default::default()),
+            ..Default::default()
+        };
         apply_implicit(&mut cfg);
-        assert_eq!(cfg.entry_points["traefik"].address.as_deref(), Some(":8080"));
+        assert_eq!(
+            cfg.entry_points["traefik"].address.as_deref(),
+            Some(":8080")
+        );
     }
 }

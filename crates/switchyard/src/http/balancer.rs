@@ -51,7 +51,10 @@ impl WeightedRoundRobin {
             current[best] -= total;
             schedule.push(best as u32);
         }
-        Some(Self { schedule, next: AtomicUsize::new(0) })
+        Some(Self {
+            schedule,
+            next: AtomicUsize::new(0),
+        })
     }
 
     /// The next target index.

@@ -55,30 +55,44 @@ pub fn parse_address(address: &str) -> Result<(SocketAddr, Transport), String> {
     let (hostport, transport) = match address.rsplit_once('/') {
         Some((hp, proto)) if proto.eq_ignore_ascii_case("tcp") => (hp, Transport::Tcp),
         Some((hp, proto)) if proto.eq_ignore_ascii_case("udp") => (hp, Transport::Udp),
-        Some((_, proto)) => return Err(format!("unknown protocol {proto:?} (expected tcp or udp)")),
+        Some((_, proto)) => {
+            return Err(format!("unknown protocol {proto:?} (expected tcp or udp)"))
+        }
         None => (address, Transport::Tcp),
     };
     let (host, port) = hostport
         .rsplit_once(':')
         .ok_or_else(|| format!("{address:?}: missing port (expected [host]:port)"))?;
-    let port: u16 = port.parse().map_err(|_| format!("{address:?}: invalid port {port:?}"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{address:?}: invalid port {port:?}"))?;
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let ip = if host.is_empty() {
         std::net::IpAddr::from([0, 0, 0, 0, 0, 0, 0, 0])
     } else if host == "localhost" {
         std::net::IpAddr::from([127, 0, 0, 1])
     } else {
-        host.parse().map_err(|_| format!("{address:?}: invalid host {host:?} (expected an IP address)"))?
+        host.parse()
+            .map_err(|_| format!("{address:?}: invalid host {host:?} (expected an IP address)"))?
     };
     Ok((SocketAddr::new(ip, port), transport))
 }
 
 impl EntryPointSpec {
-    pub fn new(name: &str, index: usize, ep: &EntryPoint, cfg: &StaticConfig) -> Result<Self, String> {
+    pub fn new(
+        name: &str,
+        index: usize,
+        ep: &EntryPoint,
+        cfg: &StaticConfig,
+    ) -> Result<Self, String> {
         let address = ep.address.clone().unwrap_or_default();
         let (addr, transport) =
             parse_address(&address).map_err(|e| format!("entryPoints.{name}.address: {e}"))?;
-        let global_not_append = cfg.global.as_ref().and_then(|g| g.not_append_x_forwarded_for).unwrap_or(false);
+        let global_not_append = cfg
+            .global
+            .as_ref()
+            .and_then(|g| g.not_append_x_forwarded_for)
+            .unwrap_or(false);
         let forwarded = ForwardedPolicy::new(ep.forwarded_headers.as_ref(), global_not_append)
             .map_err(|e| format!("entryPoints.{name}.{e}"))?;
         let http = ep.http.as_ref();
@@ -95,19 +109,35 @@ impl EntryPointSpec {
             as_default: ep.as_default.unwrap_or(false),
             forwarded,
             sanitize_path: http.and_then(|h| h.sanitize_path).unwrap_or(true),
-            encode_query_semicolons: http.and_then(|h| h.encode_query_semicolons).unwrap_or(false),
+            encode_query_semicolons: http
+                .and_then(|h| h.encode_query_semicolons)
+                .unwrap_or(false),
             max_header_bytes: http
                 .and_then(|h| h.max_header_bytes)
                 .map(|b| usize::try_from(b).unwrap_or(usize::MAX))
                 .unwrap_or(1 << 20),
-            read_timeout: opt(responding.and_then(|r| r.read_timeout), Some(Duration::from_secs(60))),
-            idle_timeout: opt(responding.and_then(|r| r.idle_timeout), Some(Duration::from_secs(180))),
-            keep_alive_max_requests: transport_cfg.and_then(|t| t.keep_alive_max_requests).unwrap_or(0),
+            read_timeout: opt(
+                responding.and_then(|r| r.read_timeout),
+                Some(Duration::from_secs(60)),
+            ),
+            idle_timeout: opt(
+                responding.and_then(|r| r.idle_timeout),
+                Some(Duration::from_secs(180)),
+            ),
+            keep_alive_max_requests: transport_cfg
+                .and_then(|t| t.keep_alive_max_requests)
+                .unwrap_or(0),
             keep_alive_max_time: opt(transport_cfg.and_then(|t| t.keep_alive_max_time), None),
-            request_accept_grace_timeout: opt(life.and_then(|l| l.request_accept_grace_timeout), None)
-                .unwrap_or_default(),
-            grace_timeout: opt(life.and_then(|l| l.grace_time_out), Some(Duration::from_secs(10)))
-                .unwrap_or_default(),
+            request_accept_grace_timeout: opt(
+                life.and_then(|l| l.request_accept_grace_timeout),
+                None,
+            )
+            .unwrap_or_default(),
+            grace_timeout: opt(
+                life.and_then(|l| l.grace_time_out),
+                Some(Duration::from_secs(10)),
+            )
+            .unwrap_or_default(),
             http2_max_concurrent_streams: ep
                 .http2
                 .as_ref()
@@ -126,9 +156,15 @@ mod tests {
     fn addresses() {
         assert_eq!(parse_address(":80").unwrap().0.port(), 80);
         assert!(parse_address(":80").unwrap().0.ip().is_unspecified());
-        assert_eq!(parse_address("127.0.0.1:8080/tcp").unwrap().0.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            parse_address("127.0.0.1:8080/tcp").unwrap().0.to_string(),
+            "127.0.0.1:8080"
+        );
         assert_eq!(parse_address(":53/udp").unwrap().1, Transport::Udp);
-        assert_eq!(parse_address("[::1]:443").unwrap().0.to_string(), "[::1]:443");
+        assert_eq!(
+            parse_address("[::1]:443").unwrap().0.to_string(),
+            "[::1]:443"
+        );
         assert!(parse_address("80").is_err());
         assert!(parse_address(":http").is_err());
         assert!(parse_address(":80/sctp").is_err());

@@ -62,7 +62,10 @@ pub struct ProxyError {
 
 impl ProxyError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self {
+            kind,
+            message: message.into(),
+        }
     }
 
     /// Who is to blame, for logs and metrics.
@@ -79,7 +82,10 @@ impl ProxyError {
 
     /// Whether the request surely never reached the upstream, so that sending it again is safe.
     pub fn retry_safe(&self) -> bool {
-        matches!(self.kind, ErrorKind::ConnectFailed | ErrorKind::ConnectTimeout)
+        matches!(
+            self.kind,
+            ErrorKind::ConnectFailed | ErrorKind::ConnectTimeout
+        )
     }
 
     /// The status code Traefik answers with.

@@ -59,7 +59,10 @@ impl ForwardedPolicy {
     /// Compiles the policy; an invalid `trustedIPs` entry is an error naming it.
     pub fn new(cfg: Option<&ForwardedHeaders>, global_not_append: bool) -> Result<Self, String> {
         let Some(cfg) = cfg else {
-            return Ok(Self { not_append_xff: global_not_append, ..Self::default() });
+            return Ok(Self {
+                not_append_xff: global_not_append,
+                ..Self::default()
+            });
         };
         let mut trusted = Vec::new();
         for entry in &cfg.trusted_ips {
@@ -134,13 +137,16 @@ impl ForwardedPolicy {
         }
         if !headers.contains_key(&X_FORWARDED_PORT) {
             let fwd_host = headers.get(&X_FORWARDED_HOST).and_then(|v| v.to_str().ok());
-            let port = fwd_host.and_then(host_port).map(str::to_owned).unwrap_or_else(|| {
-                let tls = matches!(
-                    headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes),
-                    Some(b"https" | b"wss")
-                );
-                if tls { "443" } else { "80" }.to_owned()
-            });
+            let port = fwd_host
+                .and_then(host_port)
+                .map(str::to_owned)
+                .unwrap_or_else(|| {
+                    let tls = matches!(
+                        headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes),
+                        Some(b"https" | b"wss")
+                    );
+                    if tls { "443" } else { "80" }.to_owned()
+                });
             if let Ok(v) = HeaderValue::from_str(&port) {
                 headers.insert(X_FORWARDED_PORT, v);
             }
@@ -200,7 +206,9 @@ impl ForwardedPolicy {
 /// Parses an IP or CIDR as Traefik's trustedIPs / ClientIP do.
 pub fn parse_net(s: &str) -> Option<IpNet> {
     let s = s.trim();
-    s.parse::<IpNet>().ok().or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
+    s.parse::<IpNet>()
+        .ok()
+        .or_else(|| s.parse::<IpAddr>().ok().map(IpNet::from))
 }
 
 /// The port part of a `host[:port]` value, IPv6 brackets understood.
@@ -210,7 +218,10 @@ fn host_port(host: &str) -> Option<&str> {
         None if host.matches(':').count() > 1 => return None,
         None => host,
     };
-    after.rsplit_once(':').map(|(_, p)| p).filter(|p| !p.is_empty())
+    after
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.is_empty())
 }
 
 #[cfg(test)]
@@ -220,7 +231,10 @@ mod tests {
     fn run(policy: &ForwardedPolicy, peer: &str, headers: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
-            map.append(HeaderName::from_bytes(k.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            map.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
         }
         let server = HeaderValue::from_static("proxy1");
         policy.apply(
@@ -239,7 +253,16 @@ mod tests {
     #[test]
     fn untrusted_peer_loses_spoofed_headers() {
         let p = ForwardedPolicy::default();
-        let h = run(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4"), ("x-real-ip", "1.2.3.4"), ("x_forwarded_for", "9.9.9.9"), ("x-forwarded-proto", "https")]);
+        let h = run(
+            &p,
+            "10.0.0.1",
+            &[
+                ("x-forwarded-for", "1.2.3.4"),
+                ("x-real-ip", "1.2.3.4"),
+                ("x_forwarded_for", "9.9.9.9"),
+                ("x-forwarded-proto", "https"),
+            ],
+        );
         assert_eq!(h["x-forwarded-for"], "10.0.0.1");
         assert_eq!(h["x-real-ip"], "10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "http");
@@ -251,9 +274,20 @@ mod tests {
 
     #[test]
     fn trusted_peer_keeps_and_appends() {
-        let cfg = ForwardedHeaders { trusted_ips: vec!["10.0.0.0/8".into()], ..Default::default() };
+        let cfg = ForwardedHeaders {
+            trusted_ips: vec!["10.0.0.0/8".into()],
+            ..Default::default()
+        };
         let p = ForwardedPolicy::new(Some(&cfg), false).unwrap();
-        let h = run(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4"), ("x-forwarded-for", "5.6.7.8"), ("x-forwarded-proto", "https")]);
+        let h = run(
+            &p,
+            "10.0.0.1",
+            &[
+                ("x-forwarded-for", "1.2.3.4"),
+                ("x-forwarded-for", "5.6.7.8"),
+                ("x-forwarded-proto", "https"),
+            ],
+        );
         assert_eq!(h["x-forwarded-for"], "1.2.3.4, 5.6.7.8, 10.0.0.1");
         assert_eq!(h["x-forwarded-proto"], "https");
         let untrusted = run(&p, "192.168.0.1", &[("x-forwarded-for", "1.2.3.4")]);
@@ -262,9 +296,20 @@ mod tests {
 
     #[test]
     fn connection_listed_headers_are_dropped_unless_allowed() {
-        let cfg = ForwardedHeaders { connection: vec!["X-Keep".into()], ..Default::default() };
+        let cfg = ForwardedHeaders {
+            connection: vec!["X-Keep".into()],
+            ..Default::default()
+        };
         let p = ForwardedPolicy::new(Some(&cfg), false).unwrap();
-        let h = run(&p, "10.0.0.1", &[("connection", "x-drop, X-Keep, x-forwarded-host"), ("x-drop", "1"), ("x-keep", "2")]);
+        let h = run(
+            &p,
+            "10.0.0.1",
+            &[
+                ("connection", "x-drop, X-Keep, x-forwarded-host"),
+                ("x-drop", "1"),
+                ("x-keep", "2"),
+            ],
+        );
         assert!(!h.contains_key("x-drop"));
         assert_eq!(h["x-keep"], "2");
         assert_eq!(h["x-forwarded-host"], "example.com:8080");
@@ -272,8 +317,13 @@ mod tests {
 
     #[test]
     fn invalid_trusted_ip_is_named() {
-        let cfg = ForwardedHeaders { trusted_ips: vec!["nope".into()], ..Default::default() };
-        assert!(ForwardedPolicy::new(Some(&cfg), false).unwrap_err().contains("nope"));
+        let cfg = ForwardedHeaders {
+            trusted_ips: vec!["nope".into()],
+            ..Default::default()
+        };
+        assert!(ForwardedPolicy::new(Some(&cfg), false)
+            .unwrap_err()
+            .contains("nope"));
     }
 
     #[test]

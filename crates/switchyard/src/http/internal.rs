@@ -23,15 +23,23 @@ pub struct Health {
 /// An internal service.
 #[derive(Debug, Clone)]
 pub enum Internal {
-    Ping { health: Arc<Health>, terminating_status: StatusCode },
+    Ping {
+        health: Arc<Health>,
+        terminating_status: StatusCode,
+    },
     Noop,
-    Whoami { hostname: Arc<str> },
+    Whoami {
+        hostname: Arc<str>,
+    },
 }
 
 impl Internal {
     pub fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
         match self {
-            Internal::Ping { health, terminating_status } => {
+            Internal::Ping {
+                health,
+                terminating_status,
+            } => {
                 if health.terminating.load(Ordering::Relaxed) {
                     text_response(*terminating_status, "Service Unavailable")
                 } else if !health.ready.load(Ordering::Relaxed) {
@@ -58,13 +66,22 @@ fn whoami(hostname: &str, req: &Request<Body>, ctx: &RequestCtx) -> Response<Bod
     let _ = writeln!(out, "Hostname: {hostname}");
     let _ = writeln!(out, "RemoteAddr: {}", ctx.peer);
     let _ = writeln!(out, "EntryPoint: {}", ctx.entry_point);
-    let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let target = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
     let _ = writeln!(out, "{} {} {:?}", req.method(), target, req.version());
     if let Some(host) = req.uri().authority() {
         let _ = writeln!(out, "Host: {host}");
     }
     for (name, value) in req.headers() {
-        let _ = writeln!(out, "{}: {}", name, String::from_utf8_lossy(value.as_bytes()));
+        let _ = writeln!(
+            out,
+            "{}: {}",
+            name,
+            String::from_utf8_lossy(value.as_bytes())
+        );
     }
     let mut resp = Response::new(full(out));
     resp.headers_mut().insert(

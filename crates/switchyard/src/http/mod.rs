@@ -4,8 +4,8 @@
 //! upstream pool, or an internal service such as `ping@internal`).
 
 pub mod balancer;
-pub mod entrypoint;
 pub mod body;
+pub mod entrypoint;
 pub mod error;
 pub mod forwarded;
 pub mod internal;

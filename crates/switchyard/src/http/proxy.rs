@@ -62,7 +62,10 @@ pub async fn forward(
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
         let Some(client_upgrade) = client_upgrade else {
             return error_response(
-                &ProxyError::new(ErrorKind::UpstreamProtocol, "101 without an upgrade request"),
+                &ProxyError::new(
+                    ErrorKind::UpstreamProtocol,
+                    "101 without an upgrade request",
+                ),
                 lb,
                 server,
             );
@@ -73,7 +76,8 @@ pub async fn forward(
                 Ok((client, upstream)) => {
                     let mut client = TokioIo::new(client);
                     let mut upstream = TokioIo::new(upstream);
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                    {
                         debug!(error = %e, "upgraded connection ended");
                     }
                 }
@@ -149,7 +153,10 @@ fn error_response(err: &ProxyError, lb: &LoadBalancer, server: &UpstreamServer) 
 fn upgrade_protocol(headers: &HeaderMap) -> Option<HeaderValue> {
     // `Upgrade: h2c` (deprecated by RFC 9113) is answered as if absent, over HTTP/1.1, which
     // RFC 7540 allows; it is never forwarded as an upgrade.
-    if headers.get(UPGRADE).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"h2c")) {
+    if headers
+        .get(UPGRADE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"h2c"))
+    {
         return None;
     }
     let asks = headers
@@ -177,12 +184,20 @@ fn upstream_request(
 
     let path_and_query = match &server.path_prefix {
         Some(prefix) => {
-            let pq = parts.uri.path_and_query().map(PathAndQuery::as_str).unwrap_or("/");
+            let pq = parts
+                .uri
+                .path_and_query()
+                .map(PathAndQuery::as_str)
+                .unwrap_or("/");
             let joined = format!("{}{}", prefix.trim_end_matches('/'), pq);
             PathAndQuery::try_from(joined)
                 .map_err(|e| ProxyError::new(ErrorKind::BadRequestTarget, e.to_string()))?
         }
-        None => parts.uri.path_and_query().cloned().unwrap_or_else(|| PathAndQuery::from_static("/")),
+        None => parts
+            .uri
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
     };
     let scheme = match server.scheme {
         UpstreamScheme::Https => Scheme::HTTPS,
@@ -204,10 +219,14 @@ fn upstream_request(
         .any(|t| t.trim().eq_ignore_ascii_case("trailers"));
     strip_hop_by_hop(&mut parts.headers, true);
     if keep_trailers_te {
-        parts.headers.insert(TE, HeaderValue::from_static("trailers"));
+        parts
+            .headers
+            .insert(TE, HeaderValue::from_static("trailers"));
     }
     if let Some(proto) = upgrade {
-        parts.headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+        parts
+            .headers
+            .insert(CONNECTION, HeaderValue::from_static("Upgrade"));
         parts.headers.insert(UPGRADE, proto);
     }
 

@@ -55,7 +55,11 @@ impl RouterTable {
                 None => any_host.push(i),
             }
         }
-        Self { routes, by_host, any_host }
+        Self {
+            routes,
+            by_host,
+            any_host,
+        }
     }
 
     /// All routes, in match order.

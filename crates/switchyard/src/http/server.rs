@@ -137,7 +137,10 @@ pub async fn serve(
     }
     drop(listener);
     info!(entry_point = %spec.name, grace = ?spec.grace_timeout, "stopped accepting, draining connections");
-    if tokio::time::timeout(spec.grace_timeout, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(spec.grace_timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
         warn!(entry_point = %spec.name, "grace timeout reached, closing remaining connections");
     }
 }
@@ -153,15 +156,23 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
     let http1 = req.version() <= Version::HTTP_11;
     let close = http1
         && ((spec.keep_alive_max_requests > 0 && n >= spec.keep_alive_max_requests)
-            || spec.keep_alive_max_time.is_some_and(|t| conn.started.elapsed() >= t));
+            || spec
+                .keep_alive_max_time
+                .is_some_and(|t| conn.started.elapsed() >= t));
     let method = req.method().clone();
     let uri = req.uri().clone(); // cheap: the path is reference-counted bytes
-    let guard = ClientGone { entry_point: &spec.name, method: &method, uri: &uri, answered: false };
+    let guard = ClientGone {
+        entry_point: &spec.name,
+        method: &method,
+        uri: &uri,
+        answered: false,
+    };
     let mut resp = route(req, conn).await;
     let mut guard = guard;
     guard.answered = true;
     if close {
-        resp.headers_mut().insert(CONNECTION, HeaderValue::from_static("close"));
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     resp
 }
@@ -200,13 +211,19 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
             return bad_request();
         }
     };
-    if let Some(uri) = normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons) {
+    if let Some(uri) =
+        normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons)
+    {
         parts.uri = uri;
     }
 
     let host_raw: Option<String> = match parts.uri.authority() {
         Some(a) => Some(a.as_str().to_owned()),
-        None => parts.headers.get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned),
+        None => parts
+            .headers
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned),
     };
     let upgrade = parts.headers.contains_key(http::header::UPGRADE);
     spec.forwarded.apply(
@@ -324,8 +341,14 @@ mod tests {
     #[test]
     fn semicolons() {
         let uri: Uri = "/p?a=1;b=2".parse().unwrap();
-        assert_eq!(normalized_target(&uri, true, false).unwrap().to_string(), "/p?a=1&b=2");
-        assert_eq!(normalized_target(&uri, true, true).unwrap().to_string(), "/p?a=1%3Bb=2");
+        assert_eq!(
+            normalized_target(&uri, true, false).unwrap().to_string(),
+            "/p?a=1&b=2"
+        );
+        assert_eq!(
+            normalized_target(&uri, true, true).unwrap().to_string(),
+            "/p?a=1%3Bb=2"
+        );
         let plain: Uri = "/p?a=1".parse().unwrap();
         assert!(normalized_target(&plain, true, false).is_none());
     }

@@ -43,19 +43,35 @@ impl TransportSettings {
             client_certs: t
                 .certificates
                 .iter()
-                .map(|c| (c.cert_file.clone().unwrap_or_default(), c.key_file.clone().unwrap_or_default()))
+                .map(|c| {
+                    (
+                        c.cert_file.clone().unwrap_or_default(),
+                        c.key_file.clone().unwrap_or_default(),
+                    )
+                })
                 .collect(),
             // Go's default when a dynamic transport leaves it at 0.
             max_idle_conns_per_host: idle_per_host(t.max_idle_conns_per_host, 2),
             disable_http2: t.disable_http2.unwrap_or(false),
-            dial_timeout: duration_or(timeouts.and_then(|f| f.dial_timeout), Some(Duration::from_secs(30))),
-            response_header_timeout: duration_or(timeouts.and_then(|f| f.response_header_timeout), None),
-            idle_conn_timeout: duration_or(timeouts.and_then(|f| f.idle_conn_timeout), Some(Duration::from_secs(90))),
+            dial_timeout: duration_or(
+                timeouts.and_then(|f| f.dial_timeout),
+                Some(Duration::from_secs(30)),
+            ),
+            response_header_timeout: duration_or(
+                timeouts.and_then(|f| f.response_header_timeout),
+                None,
+            ),
+            idle_conn_timeout: duration_or(
+                timeouts.and_then(|f| f.idle_conn_timeout),
+                Some(Duration::from_secs(90)),
+            ),
         }
     }
 
     /// Settings of the static `serversTransport` (the `default@internal` transport).
-    pub fn from_static(t: Option<&switchyard_model::config::static_cfg::StaticServersTransport>) -> Self {
+    pub fn from_static(
+        t: Option<&switchyard_model::config::static_cfg::StaticServersTransport>,
+    ) -> Self {
         let timeouts = t.and_then(|t| t.forwarding_timeouts.as_ref());
         Self {
             server_name: None,
@@ -64,9 +80,18 @@ impl TransportSettings {
             client_certs: Vec::new(),
             max_idle_conns_per_host: idle_per_host(t.and_then(|t| t.max_idle_conns_per_host), 200),
             disable_http2: false,
-            dial_timeout: duration_or(timeouts.and_then(|f| f.dial_timeout), Some(Duration::from_secs(30))),
-            response_header_timeout: duration_or(timeouts.and_then(|f| f.response_header_timeout), None),
-            idle_conn_timeout: duration_or(timeouts.and_then(|f| f.idle_conn_timeout), Some(Duration::from_secs(90))),
+            dial_timeout: duration_or(
+                timeouts.and_then(|f| f.dial_timeout),
+                Some(Duration::from_secs(30)),
+            ),
+            response_header_timeout: duration_or(
+                timeouts.and_then(|f| f.response_header_timeout),
+                None,
+            ),
+            idle_conn_timeout: duration_or(
+                timeouts.and_then(|f| f.idle_conn_timeout),
+                Some(Duration::from_secs(90)),
+            ),
         }
     }
 }
@@ -80,7 +105,10 @@ fn idle_per_host(v: Option<i64>, default: usize) -> usize {
 }
 
 /// A configured duration; 0 or negative means "none" (Go's convention for these timeouts).
-fn duration_or(v: Option<switchyard_model::Duration>, default: Option<Duration>) -> Option<Duration> {
+fn duration_or(
+    v: Option<switchyard_model::Duration>,
+    default: Option<Duration>,
+) -> Option<Duration> {
     match v {
         None => default,
         Some(d) => d.as_std().filter(|d| !d.is_zero()),
@@ -111,7 +139,9 @@ impl UpstreamClient {
         connector.set_keepalive(Some(Duration::from_secs(15)));
 
         let tls = tls_config(s)?;
-        let builder = hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(tls).https_or_http();
+        let builder = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http();
         let builder = match &s.server_name {
             Some(name) => {
                 let name = ServerName::try_from(name.clone())
@@ -123,7 +153,10 @@ impl UpstreamClient {
         let https_connector = if s.disable_http2 {
             builder.enable_http1().wrap_connector(connector.clone())
         } else {
-            builder.enable_http1().enable_http2().wrap_connector(connector.clone())
+            builder
+                .enable_http1()
+                .enable_http2()
+                .wrap_connector(connector.clone())
         };
 
         let mut b = Client::builder(TokioExecutor::new());
@@ -138,7 +171,12 @@ impl UpstreamClient {
         let mut h2 = b.clone();
         h2.http2_only(true);
         let h2c = h2.build(connector);
-        Ok(Self { http, https, h2c, response_header_timeout: s.response_header_timeout })
+        Ok(Self {
+            http,
+            https,
+            h2c,
+            response_header_timeout: s.response_header_timeout,
+        })
     }
 }
 
@@ -148,7 +186,9 @@ fn tls_config(s: &TransportSettings) -> Result<ClientConfig, TransportError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError(e.to_string()))?;
     let builder = if s.insecure_skip_verify {
-        builder.dangerous().with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoVerify(provider)))
     } else {
         let mut roots = RootCertStore::empty();
         if s.root_cas.is_empty() {
@@ -157,7 +197,9 @@ fn tls_config(s: &TransportSettings) -> Result<ClientConfig, TransportError> {
         }
         for ca in &s.root_cas {
             for cert in load_certs(ca)? {
-                roots.add(cert).map_err(|e| TransportError(format!("rootCAs {}: {e}", label(ca))))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| TransportError(format!("rootCAs {}: {e}", label(ca))))?;
             }
         }
         builder.with_root_certificates(roots)
@@ -200,7 +242,10 @@ pub fn load_certs(v: &str) -> Result<Vec<CertificateDer<'static>>, TransportErro
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
     let certs = certs.map_err(|e| TransportError(format!("{}: invalid PEM: {e}", label(v))))?;
     if certs.is_empty() {
-        return Err(TransportError(format!("{}: no certificate found", label(v))));
+        return Err(TransportError(format!(
+            "{}: no certificate found",
+            label(v)
+        )));
     }
     Ok(certs)
 }
@@ -209,7 +254,8 @@ pub fn load_certs(v: &str) -> Result<Vec<CertificateDer<'static>>, TransportErro
 pub fn load_key(v: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
     use rustls::pki_types::pem::PemObject;
     let pem = read_pem(v)?;
-    PrivateKeyDer::from_pem_slice(&pem).map_err(|e| TransportError(format!("{}: invalid private key: {e}", label(v))))
+    PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|e| TransportError(format!("{}: invalid private key: {e}", label(v))))
 }
 
 /// `insecureSkipVerify`: accept any server certificate, but still check handshake signatures.
@@ -234,7 +280,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -243,7 +294,12 @@ impl ServerCertVerifier for NoVerify {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -260,7 +316,11 @@ pub struct UpstreamRegistry {
 impl UpstreamRegistry {
     /// The client for transport `name` with `settings`: the existing one when the settings did not
     /// change, else a new one (the old pool drains as the old snapshot's requests finish).
-    pub fn get(&self, name: &str, settings: &TransportSettings) -> Result<Arc<UpstreamClient>, TransportError> {
+    pub fn get(
+        &self,
+        name: &str,
+        settings: &TransportSettings,
+    ) -> Result<Arc<UpstreamClient>, TransportError> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((old, client)) = clients.get(name) {
             if old == settings {

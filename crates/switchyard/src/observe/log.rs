@@ -24,17 +24,26 @@ pub fn level_directive(level: Option<&str>) -> Result<&'static str, String> {
 pub fn init(cfg: Option<&Log>) -> Result<(), String> {
     let level = level_directive(cfg.and_then(|l| l.level.as_deref()))?;
     let filter = match std::env::var("SWITCHYARD_LOG") {
-        Ok(f) if !f.is_empty() => EnvFilter::try_new(f).map_err(|e| format!("SWITCHYARD_LOG: {e}"))?,
+        Ok(f) if !f.is_empty() => {
+            EnvFilter::try_new(f).map_err(|e| format!("SWITCHYARD_LOG: {e}"))?
+        }
         _ => EnvFilter::new(format!("{level},hyper=warn,h2=warn,rustls=warn")),
     };
     let json = match cfg.and_then(|l| l.format.as_deref()) {
         None | Some("") => false,
         Some(f) if f.eq_ignore_ascii_case("common") => false,
         Some(f) if f.eq_ignore_ascii_case("json") => true,
-        Some(f) => return Err(format!("log.format: unknown format {f:?} (expected common or json)")),
+        Some(f) => {
+            return Err(format!(
+                "log.format: unknown format {f:?} (expected common or json)"
+            ))
+        }
     };
     let no_color = cfg.and_then(|l| l.no_color).unwrap_or(false);
-    let file = match cfg.and_then(|l| l.file_path.as_deref()).filter(|p| !p.is_empty()) {
+    let file = match cfg
+        .and_then(|l| l.file_path.as_deref())
+        .filter(|p| !p.is_empty())
+    {
         Some(path) => Some(
             OpenOptions::new()
                 .create(true)
@@ -47,7 +56,10 @@ pub fn init(cfg: Option<&Log>) -> Result<(), String> {
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = match (file, json) {
         (Some(f), true) => builder.json().with_writer(Mutex::new(f)).try_init(),
-        (Some(f), false) => builder.with_ansi(false).with_writer(Mutex::new(f)).try_init(),
+        (Some(f), false) => builder
+            .with_ansi(false)
+            .with_writer(Mutex::new(f))
+            .try_init(),
         (None, true) => builder.json().try_init(),
         (None, false) => builder.with_ansi(!no_color).try_init(),
     };

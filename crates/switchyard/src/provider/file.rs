@@ -32,11 +32,18 @@ pub enum Source {
 impl Source {
     /// The source named by the static options; an error when neither or both are set.
     pub fn from_config(cfg: &FileProvider) -> Result<Self, String> {
-        match (cfg.filename.as_deref().filter(|s| !s.is_empty()), cfg.directory.as_deref().filter(|s| !s.is_empty())) {
-            (Some(_), Some(_)) => Err("providers.file: filename and directory are mutually exclusive".to_owned()),
+        match (
+            cfg.filename.as_deref().filter(|s| !s.is_empty()),
+            cfg.directory.as_deref().filter(|s| !s.is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                Err("providers.file: filename and directory are mutually exclusive".to_owned())
+            }
             (Some(f), None) => Ok(Source::File(PathBuf::from(f))),
             (None, Some(d)) => Ok(Source::Directory(PathBuf::from(d))),
-            (None, None) => Err("providers.file: one of filename or directory is required".to_owned()),
+            (None, None) => {
+                Err("providers.file: one of filename or directory is required".to_owned())
+            }
         }
     }
 }
@@ -60,13 +67,18 @@ pub fn load(source: &Source) -> Result<DynamicConfig, String> {
 }
 
 fn load_file(path: &Path) -> Result<DynamicConfig, String> {
-    let format = Format::from_path(path)
-        .ok_or_else(|| format!("{}: unsupported file extension (expected .yml, .yaml, .toml or .json)", path.display()))?;
+    let format = Format::from_path(path).ok_or_else(|| {
+        format!(
+            "{}: unsupported file extension (expected .yml, .yaml, .toml or .json)",
+            path.display()
+        )
+    })?;
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     if text.trim().is_empty() {
         return Ok(DynamicConfig::default());
     }
-    decode::from_text::<DynamicConfig>(&text, format, &path.display().to_string()).map_err(|e| e.to_string())
+    decode::from_text::<DynamicConfig>(&text, format, &path.display().to_string())
+        .map_err(|e| e.to_string())
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -89,7 +101,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Merges one file's objects into the directory's configuration; a name defined twice keeps the
 /// first definition and logs the conflict.
 fn merge(into: &mut DynamicConfig, from: DynamicConfig, file: &Path) {
-    fn maps<T>(into: &mut std::collections::BTreeMap<String, T>, from: std::collections::BTreeMap<String, T>, kind: &str, file: &Path) {
+    fn maps<T>(
+        into: &mut std::collections::BTreeMap<String, T>,
+        from: std::collections::BTreeMap<String, T>,
+        kind: &str,
+        file: &Path,
+    ) {
         for (k, v) in from {
             if into.contains_key(&k) {
                 warn!(file = %file.display(), "{kind} {k:?} is defined more than once; keeping the first definition");
@@ -103,14 +120,24 @@ fn merge(into: &mut DynamicConfig, from: DynamicConfig, file: &Path) {
         maps(&mut dst.routers, h.routers, "router", file);
         maps(&mut dst.services, h.services, "service", file);
         maps(&mut dst.middlewares, h.middlewares, "middleware", file);
-        maps(&mut dst.servers_transports, h.servers_transports, "serversTransport", file);
+        maps(
+            &mut dst.servers_transports,
+            h.servers_transports,
+            "serversTransport",
+            file,
+        );
     }
     if let Some(t) = from.tcp {
         let dst = into.tcp.get_or_insert_with(Default::default);
         maps(&mut dst.routers, t.routers, "TCP router", file);
         maps(&mut dst.services, t.services, "TCP service", file);
         maps(&mut dst.middlewares, t.middlewares, "TCP middleware", file);
-        maps(&mut dst.servers_transports, t.servers_transports, "TCP serversTransport", file);
+        maps(
+            &mut dst.servers_transports,
+            t.servers_transports,
+            "TCP serversTransport",
+            file,
+        );
     }
     if let Some(u) = from.udp {
         let dst = into.udp.get_or_insert_with(Default::default);
@@ -140,9 +167,17 @@ pub async fn run(cfg: FileProvider, tx: mpsc::Sender<ProviderUpdate>) {
         async move {
             match result {
                 Ok(config) => {
-                    let _ = tx.send(ProviderUpdate { provider: PROVIDER.to_owned(), config }).await;
+                    let _ = tx
+                        .send(ProviderUpdate {
+                            provider: PROVIDER.to_owned(),
+                            config,
+                        })
+                        .await;
                 }
-                Err(e) => error!(provider = PROVIDER, "cannot load configuration, keeping the last good one: {e}"),
+                Err(e) => error!(
+                    provider = PROVIDER,
+                    "cannot load configuration, keeping the last good one: {e}"
+                ),
             }
         }
     };
@@ -153,20 +188,25 @@ pub async fn run(cfg: FileProvider, tx: mpsc::Sender<ProviderUpdate>) {
 
     let (events_tx, mut events) = mpsc::unbounded_channel::<()>();
     let watch_dir = match &source {
-        Source::File(f) => f.parent().filter(|p| !p.as_os_str().is_empty()).map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(".")),
+        Source::File(f) => f
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from(".")),
         Source::Directory(d) => d.clone(),
     };
-    let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok() {
-            let _ = events_tx.send(());
-        }
-    }) {
-        Ok(w) => w,
-        Err(e) => {
-            error!(provider = PROVIDER, error = %e, "cannot watch files");
-            return;
-        }
-    };
+    let mut watcher =
+        match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if res.is_ok() {
+                let _ = events_tx.send(());
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                error!(provider = PROVIDER, error = %e, "cannot watch files");
+                return;
+            }
+        };
     if let Err(e) = watcher.watch(&watch_dir, RecursiveMode::Recursive) {
         error!(provider = PROVIDER, dir = %watch_dir.display(), error = %e, "cannot watch directory");
         return;
@@ -194,7 +234,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sy-file-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("sub")).unwrap();
-        std::fs::write(dir.join("a.yml"), "http:\n  routers:\n    r1:\n      rule: Path(`/a`)\n      service: s\n").unwrap();
+        std::fs::write(
+            dir.join("a.yml"),
+            "http:\n  routers:\n    r1:\n      rule: Path(`/a`)\n      service: s\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("sub/b.toml"), "[http.services.s.loadBalancer]\n[[http.services.s.loadBalancer.servers]]\nurl = \"http://127.0.0.1:1\"\n").unwrap();
         std::fs::write(dir.join("ignored.txt"), "not config").unwrap();
         let cfg = load(&Source::Directory(dir.clone())).unwrap();
@@ -202,7 +246,11 @@ mod tests {
         assert!(http.routers.contains_key("r1"));
         assert!(http.services.contains_key("s"));
 
-        std::fs::write(dir.join("bad.yml"), "http:\n  routers:\n    r2:\n      rulez: x\n").unwrap();
+        std::fs::write(
+            dir.join("bad.yml"),
+            "http:\n  routers:\n    r2:\n      rulez: x\n",
+        )
+        .unwrap();
         let err = load(&Source::Directory(dir.clone())).unwrap_err();
         assert!(err.contains("bad.yml"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);

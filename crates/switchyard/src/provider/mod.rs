@@ -11,7 +11,10 @@ use tracing::warn;
 /// configured is logged once, by name.
 pub fn warn_unsupported(providers: &Providers) {
     for name in unsupported(providers) {
-        warn!(provider = name, "provider is configured but not supported yet; it is ignored");
+        warn!(
+            provider = name,
+            "provider is configured but not supported yet; it is ignored"
+        );
     }
 }
 
@@ -24,7 +27,10 @@ pub fn unsupported(p: &Providers) -> Vec<&'static str> {
         (p.kubernetes_crd.is_some(), "kubernetesCRD"),
         (p.kubernetes_ingress.is_some(), "kubernetesIngress"),
         (p.kubernetes_gateway.is_some(), "kubernetesGateway"),
-        (p.kubernetes_ingress_nginx.is_some(), "kubernetesIngressNGINX"),
+        (
+            p.kubernetes_ingress_nginx.is_some(),
+            "kubernetesIngressNGINX",
+        ),
         (p.knative.is_some(), "knative"),
         (p.consul_catalog.is_some(), "consulCatalog"),
         (p.nomad.is_some(), "nomad"),

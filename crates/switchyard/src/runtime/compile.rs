@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use http::uri::Authority;
-use switchyard_model::config::dynamic::{DynamicConfig, LoadBalancer as LbConfig, Router, Service as ServiceConfig};
+use switchyard_model::config::dynamic::{
+    DynamicConfig, LoadBalancer as LbConfig, Router, Service as ServiceConfig,
+};
 use switchyard_rule::{HttpRule, Syntax};
 
 use super::internal;
@@ -20,7 +22,9 @@ use crate::http::balancer::WeightedRoundRobin;
 use crate::http::entrypoint::{EntryPointSpec, Transport};
 use crate::http::internal::{Health, Internal};
 use crate::http::router::{Route, RouterTable};
-use crate::http::service::{Handler, LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted};
+use crate::http::service::{
+    Handler, LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted,
+};
 use crate::http::upstream::{TransportSettings, UpstreamRegistry};
 
 /// Traefik's default provider precedence, used to break priority ties.
@@ -61,11 +65,18 @@ impl CompileContext {
     /// Entry points a router without `entryPoints` attaches to: those marked `asDefault` if any,
     /// else every TCP entry point except `traefik`.
     fn default_entry_points(&self) -> Vec<usize> {
-        let tcp = || self.entry_points.iter().filter(|e| e.transport == Transport::Tcp);
+        let tcp = || {
+            self.entry_points
+                .iter()
+                .filter(|e| e.transport == Transport::Tcp)
+        };
         if tcp().any(|e| e.as_default) {
             tcp().filter(|e| e.as_default).map(|e| e.index).collect()
         } else {
-            tcp().filter(|e| &*e.name != "traefik").map(|e| e.index).collect()
+            tcp()
+                .filter(|e| &*e.name != "traefik")
+                .map(|e| e.index)
+                .collect()
         }
     }
 
@@ -124,7 +135,10 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
             let error = match types.len() {
                 0 => "no middleware type defined".to_owned(),
                 1 => format!("middleware type {:?} is not supported yet", types[0]),
-                _ => format!("only one middleware type per middleware, found {}", types.join(", ")),
+                _ => format!(
+                    "only one middleware type per middleware, found {}",
+                    types.join(", ")
+                ),
             };
             c.report.middlewares.insert(
                 format!("{name}@{provider}"),
@@ -139,7 +153,10 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
     }
     ctx.upstreams.retain(&c.transports_used);
     let http = per_ep.into_iter().map(RouterTable::new).collect();
-    Snapshot { http, report: c.report }
+    Snapshot {
+        http,
+        report: c.report,
+    }
 }
 
 impl Compiler<'_> {
@@ -150,11 +167,15 @@ impl Compiler<'_> {
         let rule_text = router.rule.clone().unwrap_or_default();
 
         if name.contains('@') {
-            errors.push(format!("invalid router name {name:?}: '@' is reserved for provider namespaces"));
+            errors.push(format!(
+                "invalid router name {name:?}: '@' is reserved for provider namespaces"
+            ));
         }
         let syntax = match router.rule_syntax.as_deref() {
             None | Some("") => Ok(self.ctx.default_syntax),
-            Some(s) => s.parse::<Syntax>().map_err(|_| format!("ruleSyntax: unknown syntax {s:?} (expected v2 or v3)")),
+            Some(s) => s
+                .parse::<Syntax>()
+                .map_err(|_| format!("ruleSyntax: unknown syntax {s:?} (expected v2 or v3)")),
         };
         let rule = match syntax {
             Err(e) => {
@@ -178,13 +199,20 @@ impl Compiler<'_> {
             _ => i64::try_from(rule_text.len()).unwrap_or(i64::MAX),
         };
         if provider != internal::PROVIDER && priority > internal::MAX_USER_PRIORITY {
-            errors.push(format!("priority {priority} is above the maximum {}", internal::MAX_USER_PRIORITY));
+            errors.push(format!(
+                "priority {priority} is above the maximum {}",
+                internal::MAX_USER_PRIORITY
+            ));
         }
 
         // Entry points.
         let mut eps: Vec<usize> = Vec::new();
         let ep_names: Vec<String> = if router.entry_points.is_empty() {
-            self.ctx.default_entry_points().iter().map(|&i| self.ctx.entry_points[i].name.to_string()).collect()
+            self.ctx
+                .default_entry_points()
+                .iter()
+                .map(|&i| self.ctx.entry_points[i].name.to_string())
+                .collect()
         } else {
             router.entry_points.clone()
         };
@@ -201,7 +229,9 @@ impl Compiler<'_> {
         }
 
         if router.tls.is_some() {
-            errors.push("TLS routers are not supported yet (HTTPS termination is planned)".to_owned());
+            errors.push(
+                "TLS routers are not supported yet (HTTPS termination is planned)".to_owned(),
+            );
         }
         if !router.parent_refs.is_empty() {
             errors.push("parentRefs (multi-layer routing) is not supported yet".to_owned());
@@ -228,7 +258,9 @@ impl Compiler<'_> {
                 .and_then(|c| c.http.as_ref())
                 .is_some_and(|h| h.middlewares.contains_key(&n));
             if exists {
-                errors.push(format!("middleware {m:?}: middlewares are not supported yet"));
+                errors.push(format!(
+                    "middleware {m:?}: middlewares are not supported yet"
+                ));
             } else {
                 errors.push(format!("middleware {m:?} does not exist"));
             }
@@ -282,12 +314,23 @@ impl Compiler<'_> {
         if status == Status::Disabled {
             return;
         }
-        let (Some(rule), Some(service)) = (rule, service) else { return };
+        let (Some(rule), Some(service)) = (rule, service) else {
+            return;
+        };
         let name: Arc<str> = qualified.into();
-        let handler = Arc::new(Handler { router: name.clone(), service });
+        let handler = Arc::new(Handler {
+            router: name.clone(),
+            service,
+        });
         let precedence = self.ctx.precedence_rank(provider);
         for &i in &eps {
-            per_ep[i].push(Route { name: name.clone(), rule: rule.clone(), priority, precedence, handler: handler.clone() });
+            per_ep[i].push(Route {
+                name: name.clone(),
+                rule: rule.clone(),
+                priority,
+                precedence,
+                handler: handler.clone(),
+            });
         }
     }
 
@@ -297,7 +340,9 @@ impl Compiler<'_> {
             return done.clone();
         }
         if !self.visiting.insert(qualified.to_owned()) {
-            return Err(format!("the service {qualified:?} references itself (cycle)"));
+            return Err(format!(
+                "the service {qualified:?} references itself (cycle)"
+            ));
         }
         let result = self.build_service(qualified);
         self.visiting.remove(qualified);
@@ -308,9 +353,17 @@ impl Compiler<'_> {
                 self.report.services.insert(
                     qualified.to_owned(),
                     ObjectReport {
-                        kind: cfg.type_names().first().map(|t| t.to_string()).unwrap_or_default(),
+                        kind: cfg
+                            .type_names()
+                            .first()
+                            .map(|t| t.to_string())
+                            .unwrap_or_default(),
                         provider: provider.clone(),
-                        status: if result.is_ok() { Status::Enabled } else { Status::Disabled },
+                        status: if result.is_ok() {
+                            Status::Enabled
+                        } else {
+                            Status::Disabled
+                        },
                         error: result.as_ref().err().cloned().into_iter().collect(),
                     },
                 );
@@ -321,7 +374,12 @@ impl Compiler<'_> {
     }
 
     fn lookup_service(&self, name: &str, provider: &str) -> Option<&ServiceConfig> {
-        self.configs.get(provider)?.http.as_ref()?.services.get(name)
+        self.configs
+            .get(provider)?
+            .http
+            .as_ref()?
+            .services
+            .get(name)
     }
 
     fn build_service(&mut self, qualified: &str) -> Result<Arc<Service>, String> {
@@ -337,14 +395,19 @@ impl Compiler<'_> {
             return Err(if types.is_empty() {
                 "no service type defined".to_owned()
             } else {
-                format!("only one service type per service, found {}", types.join(", "))
+                format!(
+                    "only one service type per service, found {}",
+                    types.join(", ")
+                )
             });
         }
         if !cfg.middlewares.is_empty() {
             return Err("service middlewares are not supported yet".to_owned());
         }
         if let Some(lb) = &cfg.load_balancer {
-            return self.load_balancer(qualified, &provider, lb).map(|lb| Arc::new(Service::LoadBalancer(lb)));
+            return self
+                .load_balancer(qualified, &provider, lb)
+                .map(|lb| Arc::new(Service::LoadBalancer(lb)));
         }
         if let Some(w) = &cfg.weighted {
             if w.sticky.is_some() || w.health_check.is_some() {
@@ -357,7 +420,9 @@ impl Compiler<'_> {
                     return Err(format!("weighted.services[{i}].name is required"));
                 };
                 let (n, p) = qualify(child, &provider);
-                let child = self.service(&format!("{n}@{p}")).map_err(|e| format!("weighted.services[{i}]: {e}"))?;
+                let child = self
+                    .service(&format!("{n}@{p}"))
+                    .map_err(|e| format!("weighted.services[{i}]: {e}"))?;
                 children.push(child);
                 weights.push(s.weight.unwrap_or(1));
             }
@@ -369,22 +434,38 @@ impl Compiler<'_> {
 
     fn internal_service(&self, name: &str) -> Result<Arc<Service>, String> {
         let internal = match name {
-            "ping" => Internal::Ping { health: self.ctx.health.clone(), terminating_status: self.ctx.ping_terminating_status },
+            "ping" => Internal::Ping {
+                health: self.ctx.health.clone(),
+                terminating_status: self.ctx.ping_terminating_status,
+            },
             "noop" => Internal::Noop,
-            "whoami" => Internal::Whoami { hostname: self.ctx.hostname.clone() },
+            "whoami" => Internal::Whoami {
+                hostname: self.ctx.hostname.clone(),
+            },
             n if internal::PLANNED_SERVICES.contains(&n) => {
-                return Err(format!("the internal service \"{n}@internal\" is not supported yet"))
+                return Err(format!(
+                    "the internal service \"{n}@internal\" is not supported yet"
+                ))
             }
             n => return Err(format!("the service \"{n}@internal\" does not exist")),
         };
         Ok(Arc::new(Service::Internal(internal)))
     }
 
-    fn load_balancer(&mut self, qualified: &str, provider: &str, lb: &LbConfig) -> Result<LoadBalancer, String> {
+    fn load_balancer(
+        &mut self,
+        qualified: &str,
+        provider: &str,
+        lb: &LbConfig,
+    ) -> Result<LoadBalancer, String> {
         match lb.strategy.as_deref() {
             None | Some("") => {}
             Some(s) if s.eq_ignore_ascii_case("wrr") => {}
-            Some(s) => return Err(format!("loadBalancer.strategy {s:?} is not supported yet (only wrr)")),
+            Some(s) => {
+                return Err(format!(
+                    "loadBalancer.strategy {s:?} is not supported yet (only wrr)"
+                ))
+            }
         }
         for (set, key) in [
             (lb.sticky.is_some(), "sticky"),
@@ -405,7 +486,10 @@ impl Compiler<'_> {
             weights.push(s.weight.unwrap_or(1));
         }
         let (transport_key, settings) = match lb.servers_transport.as_deref() {
-            None | Some("") | Some("default@internal") => ("default@internal".to_owned(), self.ctx.default_transport.clone()),
+            None | Some("") | Some("default@internal") => (
+                "default@internal".to_owned(),
+                self.ctx.default_transport.clone(),
+            ),
             Some(t) => {
                 let (n, p) = qualify(t, provider);
                 let cfg = self
@@ -413,7 +497,9 @@ impl Compiler<'_> {
                     .get(&p)
                     .and_then(|c| c.http.as_ref())
                     .and_then(|h| h.servers_transports.get(&n))
-                    .ok_or_else(|| format!("loadBalancer.serversTransport: \"{n}@{p}\" does not exist"))?;
+                    .ok_or_else(|| {
+                        format!("loadBalancer.serversTransport: \"{n}@{p}\" does not exist")
+                    })?;
                 (format!("{n}@{p}"), TransportSettings::from_dynamic(cfg))
             }
         };
@@ -440,7 +526,11 @@ fn parse_server_url(url: &str, preserve_path: bool) -> Result<UpstreamServer, St
         Some(s) if s.eq_ignore_ascii_case("http") => UpstreamScheme::Http,
         Some(s) if s.eq_ignore_ascii_case("https") => UpstreamScheme::Https,
         Some(s) if s.eq_ignore_ascii_case("h2c") => UpstreamScheme::H2c,
-        Some(s) => return Err(format!("unsupported scheme {s:?} (expected http, https or h2c)")),
+        Some(s) => {
+            return Err(format!(
+                "unsupported scheme {s:?} (expected http, https or h2c)"
+            ))
+        }
         None => return Err("missing scheme (expected http://, https:// or h2c://)".to_owned()),
     };
     let authority: Authority = uri.authority().cloned().ok_or("missing host")?;
@@ -449,7 +539,12 @@ fn parse_server_url(url: &str, preserve_path: bool) -> Result<UpstreamServer, St
     }
     let path = uri.path();
     let path_prefix = (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_owned());
-    Ok(UpstreamServer { url: url.into(), scheme, authority, path_prefix })
+    Ok(UpstreamServer {
+        url: url.into(),
+        scheme,
+        authority,
+        path_prefix,
+    })
 }
 
 #[cfg(test)]
@@ -465,7 +560,9 @@ mod tests {
         let s = parse_server_url("h2c://backend:9000/base", true).unwrap();
         assert_eq!(s.scheme, UpstreamScheme::H2c);
         assert_eq!(s.path_prefix.as_deref(), Some("/base"));
-        assert!(parse_server_url("ftp://x", false).unwrap_err().contains("unsupported scheme"));
+        assert!(parse_server_url("ftp://x", false)
+            .unwrap_err()
+            .contains("unsupported scheme"));
         assert!(parse_server_url("localhost:80", false).is_err());
         assert!(parse_server_url("", false).is_err());
     }

@@ -25,7 +25,11 @@ pub const PLANNED_SERVICES: &[&str] = &["api", "dashboard", "prometheus", "rest"
 /// The entry point ping is served on.
 pub fn ping_entry_point(cfg: &StaticConfig) -> Option<String> {
     let ping = cfg.ping.as_ref()?;
-    Some(ping.entry_point.clone().unwrap_or_else(|| "traefik".to_owned()))
+    Some(
+        ping.entry_point
+            .clone()
+            .unwrap_or_else(|| "traefik".to_owned()),
+    )
 }
 
 /// The internal provider's dynamic configuration for `cfg`.
@@ -47,7 +51,10 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
         }
     }
     DynamicConfig {
-        http: Some(HttpConfig { routers, ..HttpConfig::default() }),
+        http: Some(HttpConfig {
+            routers,
+            ..HttpConfig::default()
+        }),
         ..DynamicConfig::default()
     }
 }

@@ -53,7 +53,11 @@ pub async fn run(
             .filter_map(|p| last_applied.get(p).map(|t| *t + throttle))
             .min()
             .unwrap_or(now);
-        let wait = if pending.is_empty() { Duration::from_secs(3600) } else { next_due.saturating_duration_since(now) };
+        let wait = if pending.is_empty() {
+            Duration::from_secs(3600)
+        } else {
+            next_due.saturating_duration_since(now)
+        };
         tokio::select! {
             msg = rx.recv() => match msg {
                 Some(update) => {
@@ -95,7 +99,11 @@ pub async fn run(
     }
 }
 
-async fn swap(ctx: &Arc<CompileContext>, shared: &Shared, applied: &BTreeMap<String, Arc<DynamicConfig>>) {
+async fn swap(
+    ctx: &Arc<CompileContext>,
+    shared: &Shared,
+    applied: &BTreeMap<String, Arc<DynamicConfig>>,
+) {
     let started = Instant::now();
     let ctx2 = ctx.clone();
     let configs = applied.clone();

@@ -19,7 +19,11 @@ use hyper::{Request, Response};
 
 /// A loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -27,7 +31,8 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// A fresh temporary directory.
 pub fn temp_dir(tag: &str) -> PathBuf {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("switchyard-test-{}-{tag}-{n}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("switchyard-test-{}-{tag}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -86,10 +91,17 @@ impl Proxy {
             .arg(format!("--configFile={}", config.display()))
             .env("SWITCHYARD_LOG", "debug,hyper=warn,h2=warn")
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("stderr.log")).unwrap(),
+            ))
             .spawn()
             .expect("start switchyard");
-        let proxy = Proxy { child, dir, ports, log };
+        let proxy = Proxy {
+            child,
+            dir,
+            ports,
+            log,
+        };
         proxy.wait_ready();
         proxy
     }
@@ -144,7 +156,10 @@ impl Proxy {
     }
 
     pub fn sigterm(&self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
     }
 }
 
@@ -159,7 +174,11 @@ fn entrypoint_extra(extra: &str, _ep: &str) -> String {
 }
 
 fn strip_ep_extra(extra: &str) -> String {
-    extra.lines().filter(|l| !l.starts_with("EP:")).map(|l| format!("{l}\n")).collect()
+    extra
+        .lines()
+        .filter(|l| !l.starts_with("EP:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 impl Drop for Proxy {
@@ -182,7 +201,10 @@ pub struct RawResponse {
 
 impl RawResponse {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -210,7 +232,14 @@ pub fn try_request(
     raw(addr, req.as_bytes())
 }
 
-pub fn request(addr: SocketAddr, method: &str, target: &str, host: &str, headers: &[(&str, &str)], body: &str) -> RawResponse {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> RawResponse {
     try_request(addr, method, target, host, headers, body).expect("request failed")
 }
 
@@ -225,7 +254,12 @@ pub fn raw(addr: SocketAddr, bytes: &[u8]) -> std::io::Result<RawResponse> {
     s.write_all(bytes)?;
     let mut buf = Vec::new();
     let _ = s.read_to_end(&mut buf);
-    parse_response(&buf).ok_or_else(|| std::io::Error::other(format!("unparsable response: {:?}", String::from_utf8_lossy(&buf))))
+    parse_response(&buf).ok_or_else(|| {
+        std::io::Error::other(format!(
+            "unparsable response: {:?}",
+            String::from_utf8_lossy(&buf)
+        ))
+    })
 }
 
 /// Parses a response (Content-Length, chunked, or until EOF).
@@ -239,12 +273,22 @@ pub fn parse_response(buf: &[u8]) -> Option<RawResponse> {
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let rest = &buf[end + 4..];
-    let chunked = headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
     let body = if chunked {
         let mut out = Vec::new();
         let mut i = 0;
         while let Some(nl) = rest[i..].windows(2).position(|w| w == b"\r\n") {
-            let size = usize::from_str_radix(std::str::from_utf8(&rest[i..i + nl]).ok()?.split(';').next()?.trim(), 16).ok()?;
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[i..i + nl])
+                    .ok()?
+                    .split(';')
+                    .next()?
+                    .trim(),
+                16,
+            )
+            .ok()?;
             i += nl + 2;
             if size == 0 {
                 break;
@@ -253,13 +297,20 @@ pub fn parse_response(buf: &[u8]) -> Option<RawResponse> {
             i += size + 2;
         }
         out
-    } else if let Some(len) = headers.iter().find(|(k, _)| k.eq_ignore_ascii_case("content-length")) {
+    } else if let Some(len) = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+    {
         let len: usize = len.1.parse().ok()?;
         rest.get(..len).unwrap_or(rest).to_vec()
     } else {
         rest.to_vec()
     };
-    Some(RawResponse { status, headers, body })
+    Some(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// A backend: a hyper HTTP/1.1 + h2c server on loopback running in its own thread. It answers
@@ -286,7 +337,11 @@ impl Backend {
         let hits2 = hits.clone();
         let name2 = name.to_owned();
         let handle = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
                 loop {
@@ -308,7 +363,13 @@ impl Backend {
                 }
             });
         });
-        Backend { addr, name: name.to_owned(), hits, _rt: handle, stop: Some(stop_tx) }
+        Backend {
+            addr,
+            name: name.to_owned(),
+            hits,
+            _rt: handle,
+            stop: Some(stop_tx),
+        }
     }
 
     pub fn url(&self) -> String {
@@ -328,11 +389,23 @@ fn full(s: impl Into<Bytes>) -> TestBody {
     Full::new(s.into()).boxed()
 }
 
-async fn backend_handle(name: String, req: Request<hyper::body::Incoming>) -> Result<Response<TestBody>, Infallible> {
+async fn backend_handle(
+    name: String,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<TestBody>, Infallible> {
     let path = req.uri().path().to_owned();
-    let mut dump = format!("backend: {name}\nmethod: {}\ntarget: {}\nversion: {:?}\n", req.method(), req.uri(), req.version());
+    let mut dump = format!(
+        "backend: {name}\nmethod: {}\ntarget: {}\nversion: {:?}\n",
+        req.method(),
+        req.uri(),
+        req.version()
+    );
     for (k, v) in req.headers() {
-        dump.push_str(&format!("{}: {}\n", k, String::from_utf8_lossy(v.as_bytes())));
+        dump.push_str(&format!(
+            "{}: {}\n",
+            k,
+            String::from_utf8_lossy(v.as_bytes())
+        ));
     }
     let resp = if path == "/slow" {
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -343,33 +416,49 @@ async fn backend_handle(name: String, req: Request<hyper::body::Incoming>) -> Re
             (Duration::from_millis(1500), "data: second\n\n"),
         ]);
         let mut r = Response::new(StreamBody::new(stream).boxed());
-        r.headers_mut().insert("content-type", "text/event-stream".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "text/event-stream".parse().unwrap());
         r
     } else if let Some(code) = path.strip_prefix("/status/") {
         let mut r = Response::new(full(dump));
         *r.status_mut() = hyper::StatusCode::from_u16(code.parse().unwrap_or(500)).unwrap();
         r
     } else if path == "/trailers" {
-        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         let mut trailers = hyper::HeaderMap::new();
         trailers.insert("grpc-status", "0".parse().unwrap());
         trailers.insert("grpc-message", "ok".parse().unwrap());
-        let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![Ok(Frame::data(body)), Ok(Frame::trailers(trailers))];
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> =
+            vec![Ok(Frame::data(body)), Ok(Frame::trailers(trailers))];
         let mut r = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
-        r.headers_mut().insert("content-type", "application/grpc".parse().unwrap());
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
         r
     } else {
-        let body = req.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|c| c.to_bytes())
+            .unwrap_or_default();
         dump.push_str(&format!("body: {}\n", String::from_utf8_lossy(&body)));
         Response::new(full(dump))
     };
     let mut resp = resp;
-    resp.headers_mut().insert("x-backend", name.parse().unwrap());
+    resp.headers_mut()
+        .insert("x-backend", name.parse().unwrap());
     Ok(resp)
 }
 
 /// A stream of chunks, each sent after its delay.
-fn async_stream(chunks: Vec<(Duration, &'static str)>) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
+fn async_stream(
+    chunks: Vec<(Duration, &'static str)>,
+) -> impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>> {
     futures_util::stream::unfold(chunks.into_iter(), |mut it| async move {
         let (delay, chunk) = it.next()?;
         tokio::time::sleep(delay).await;
@@ -379,7 +468,10 @@ fn async_stream(chunks: Vec<(Duration, &'static str)>) -> impl futures_util::Str
 
 /// A dynamic configuration with one router `r` (rule `rule`) to a load balancer over `urls`.
 pub fn one_route(rule: &str, urls: &[String]) -> String {
-    let servers: String = urls.iter().map(|u| format!("          - url: \"{u}\"\n")).collect();
+    let servers: String = urls
+        .iter()
+        .map(|u| format!("          - url: \"{u}\"\n"))
+        .collect();
     format!(
         "http:\n  routers:\n    r:\n      rule: \"{}\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers:\n{servers}",
         rule.replace('"', "\\\"")
@@ -396,7 +488,10 @@ impl KeepAlive {
     pub fn connect(addr: SocketAddr) -> std::io::Result<KeepAlive> {
         let stream = TcpStream::connect(addr)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        Ok(KeepAlive { stream, buf: Vec::new() })
+        Ok(KeepAlive {
+            stream,
+            buf: Vec::new(),
+        })
     }
 
     /// Sends a GET and reads exactly one response (Content-Length or chunked bodies).
@@ -410,7 +505,10 @@ impl KeepAlive {
             }
             let n = self.stream.read(&mut chunk)?;
             if n == 0 {
-                return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
             self.buf.extend_from_slice(&chunk[..n]);
         }
