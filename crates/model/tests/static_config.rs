@@ -197,6 +197,11 @@ fn unknown_key_names_path_and_line() {
     let err = from_text::<StaticConfig>(toml, Format::Toml, "traefik.toml").expect_err("unknown");
     assert_eq!(err.key_path, "api.dashbord");
     assert_eq!(err.line, Some(6));
+    assert!(
+        err.message.contains("did you mean `dashboard`"),
+        "{}",
+        err.message
+    );
 
     let json = "{\n  \"log\": {\n    \"levle\": \"DEBUG\"\n  }\n}";
     let err = from_text::<StaticConfig>(json, Format::Json, "traefik.json").expect_err("unknown");
@@ -206,6 +211,11 @@ fn unknown_key_names_path_and_line() {
     let err = from_text::<StaticConfig>("bogus: 1\n", Format::Yaml, "t.yml").expect_err("top");
     assert_eq!(err.key_path, "bogus");
     assert_eq!(err.line, Some(1));
+    assert!(
+        err.message.contains("valid keys here: global,"),
+        "{}",
+        err.message
+    );
 }
 
 #[test]

@@ -72,6 +72,7 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         health: health.clone(),
         hostname: hostname.clone().into(),
         ping_terminating_status,
+        middleware_state: Arc::default(),
     });
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),

@@ -14,6 +14,7 @@ pub mod app;
 pub mod check;
 pub mod config;
 pub mod http;
+pub mod middleware;
 pub mod observe;
 pub mod provider;
 pub mod runtime;

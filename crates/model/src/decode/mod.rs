@@ -8,6 +8,7 @@
 //! This module reads no files and no process state: callers pass the text, the arguments or the
 //! variables in, so it stays pure and testable.
 
+mod access;
 mod de;
 mod lines;
 mod node;

@@ -293,7 +293,16 @@ fn normalized_target(uri: &Uri, sanitize: bool, encode_semicolons: bool) -> Opti
 
 /// Go's `path.Clean` on the raw (still encoded) path, keeping a trailing slash; `None` when the
 /// path is already clean.
-fn clean_path(path: &str) -> Option<String> {
+fn clean_path(raw: &str) -> Option<String> {
+    // `%2E` is an unreserved character in disguise (RFC 3986 §6.2.2.2): decode it first, so
+    // that `/%2e%2e/` is cleaned like `/../` and never reaches the upstream.
+    let decoded;
+    let path = if raw.contains("%2e") || raw.contains("%2E") {
+        decoded = raw.replace("%2e", ".").replace("%2E", ".");
+        decoded.as_str()
+    } else {
+        raw
+    };
     let dirty = path.contains("//")
         || path.contains("/./")
         || path.contains("/../")
@@ -301,7 +310,7 @@ fn clean_path(path: &str) -> Option<String> {
         || path.ends_with("/..")
         || !path.starts_with('/');
     if !dirty {
-        return None;
+        return (path != raw).then(|| path.to_owned());
     }
     let mut out: Vec<&str> = Vec::new();
     for seg in path.split('/') {
@@ -322,7 +331,7 @@ fn clean_path(path: &str) -> Option<String> {
     if cleaned.is_empty() || (trailing && !cleaned.ends_with('/')) {
         cleaned.push('/');
     }
-    (cleaned != path).then_some(cleaned)
+    (cleaned != raw).then_some(cleaned)
 }
 
 #[cfg(test)]
@@ -335,7 +344,8 @@ mod tests {
         assert_eq!(clean_path("/foo/../bar").as_deref(), Some("/bar"));
         assert_eq!(clean_path("//a/./b/").as_deref(), Some("/a/b/"));
         assert_eq!(clean_path("/..").as_deref(), Some("/"));
-        assert_eq!(clean_path("/a/%2e%2e/b"), None);
+        assert_eq!(clean_path("/a/%2e%2e/b").as_deref(), Some("/b"));
+        assert_eq!(clean_path("/a/%2Efile").as_deref(), Some("/a/.file"));
     }
 
     #[test]

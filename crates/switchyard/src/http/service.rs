@@ -12,6 +12,7 @@ use super::body::{text_response, Body};
 use super::internal::Internal;
 use super::proxy;
 use super::upstream::UpstreamClient;
+use crate::middleware::{Middleware, Next};
 
 /// Per-request facts the services need, fixed by the entry point and connection.
 #[derive(Debug, Clone)]
@@ -21,17 +22,25 @@ pub struct RequestCtx {
     pub tls: bool,
 }
 
-/// A router's compiled target.
+/// A router's compiled target: its middlewares (entry point's, router's, service's, flattened)
+/// and its service.
 #[derive(Debug)]
 pub struct Handler {
     /// The router's qualified name, for logs.
     pub router: Arc<str>,
+    pub middlewares: Vec<Arc<dyn Middleware>>,
     pub service: Arc<Service>,
 }
 
 impl Handler {
     pub async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
-        self.service.call(req, ctx).await
+        if self.middlewares.is_empty() {
+            self.service.call(req, ctx).await
+        } else {
+            Next::new(&self.middlewares, &self.service)
+                .run(req, ctx)
+                .await
+        }
     }
 }
 

@@ -9,23 +9,18 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use http::uri::Authority;
-use switchyard_model::config::dynamic::{
-    DynamicConfig, LoadBalancer as LbConfig, Router, Service as ServiceConfig,
-};
+use switchyard_model::config::dynamic::{DynamicConfig, Router};
 use switchyard_rule::{HttpRule, Syntax};
 
 use super::internal;
-use super::report::{ObjectReport, Report, RouterReport, Status};
+use super::report::{Report, RouterReport, Status};
 use super::Snapshot;
-use crate::http::balancer::WeightedRoundRobin;
 use crate::http::entrypoint::{EntryPointSpec, Transport};
-use crate::http::internal::{Health, Internal};
+use crate::http::internal::Health;
 use crate::http::router::{Route, RouterTable};
-use crate::http::service::{
-    Handler, LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted,
-};
+use crate::http::service::{Handler, Service};
 use crate::http::upstream::{TransportSettings, UpstreamRegistry};
+use crate::middleware::{Middleware, MiddlewareState};
 
 /// Traefik's default provider precedence, used to break priority ties.
 pub const DEFAULT_PRECEDENCE: &[&str] = &[
@@ -59,6 +54,7 @@ pub struct CompileContext {
     pub health: Arc<Health>,
     pub hostname: Arc<str>,
     pub ping_terminating_status: http::StatusCode,
+    pub middleware_state: Arc<MiddlewareState>,
 }
 
 impl CompileContext {
@@ -100,13 +96,17 @@ pub fn qualify(name: &str, provider: &str) -> (String, String) {
     }
 }
 
-struct Compiler<'a> {
-    ctx: &'a CompileContext,
-    configs: &'a BTreeMap<String, Arc<DynamicConfig>>,
-    services: HashMap<String, Result<Arc<Service>, String>>,
-    visiting: HashSet<String>,
-    transports_used: HashSet<String>,
-    report: Report,
+/// One compilation's working state; its `impl` blocks are split by object kind
+/// (routers here, services in `services.rs`, middlewares in `middlewares.rs`).
+pub(super) struct Compiler<'a> {
+    pub(super) ctx: &'a CompileContext,
+    pub(super) configs: &'a BTreeMap<String, Arc<DynamicConfig>>,
+    pub(super) services: HashMap<String, Result<Arc<Service>, String>>,
+    pub(super) middlewares: HashMap<String, Result<Vec<Arc<dyn Middleware>>, String>>,
+    /// Names being built, to detect reference cycles.
+    pub(super) visiting: HashSet<String>,
+    pub(super) transports_used: HashSet<String>,
+    pub(super) report: Report,
 }
 
 /// Compiles the latest configuration of every provider into a snapshot.
@@ -115,6 +115,7 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
         ctx,
         configs,
         services: HashMap::new(),
+        middlewares: HashMap::new(),
         visiting: HashSet::new(),
         transports_used: HashSet::new(),
         report: Report::default(),
@@ -130,25 +131,8 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
         for name in http.services.keys() {
             let _ = c.service(&format!("{name}@{provider}"));
         }
-        for (name, mw) in &http.middlewares {
-            let types = mw.type_names();
-            let error = match types.len() {
-                0 => "no middleware type defined".to_owned(),
-                1 => format!("middleware type {:?} is not supported yet", types[0]),
-                _ => format!(
-                    "only one middleware type per middleware, found {}",
-                    types.join(", ")
-                ),
-            };
-            c.report.middlewares.insert(
-                format!("{name}@{provider}"),
-                ObjectReport {
-                    kind: types.first().map(|t| t.to_string()).unwrap_or_default(),
-                    provider: provider.clone(),
-                    status: Status::Disabled,
-                    error: vec![error],
-                },
-            );
+        for name in http.middlewares.keys() {
+            let _ = c.middleware(&format!("{name}@{provider}"));
         }
     }
     ctx.upstreams.retain(&c.transports_used);
@@ -250,19 +234,11 @@ impl Compiler<'_> {
             let (n, p) = qualify(m, provider);
             middlewares.push(format!("{n}@{p}"));
         }
+        let mut chain: Vec<Arc<dyn Middleware>> = Vec::new();
         for m in &middlewares {
-            let (n, p) = qualify(m, provider);
-            let exists = self
-                .configs
-                .get(&p)
-                .and_then(|c| c.http.as_ref())
-                .is_some_and(|h| h.middlewares.contains_key(&n));
-            if exists {
-                errors.push(format!(
-                    "middleware {m:?}: middlewares are not supported yet"
-                ));
-            } else {
-                errors.push(format!("middleware {m:?} does not exist"));
+            match self.middleware(m) {
+                Ok(list) => chain.extend(list),
+                Err(e) => errors.push(e),
             }
         }
 
@@ -320,6 +296,7 @@ impl Compiler<'_> {
         let name: Arc<str> = qualified.into();
         let handler = Arc::new(Handler {
             router: name.clone(),
+            middlewares: chain,
             service,
         });
         let precedence = self.ctx.precedence_rank(provider);
@@ -333,239 +310,11 @@ impl Compiler<'_> {
             });
         }
     }
-
-    /// The compiled service `qualified` (`name@provider`), or why it cannot be used.
-    fn service(&mut self, qualified: &str) -> Result<Arc<Service>, String> {
-        if let Some(done) = self.services.get(qualified) {
-            return done.clone();
-        }
-        if !self.visiting.insert(qualified.to_owned()) {
-            return Err(format!(
-                "the service {qualified:?} references itself (cycle)"
-            ));
-        }
-        let result = self.build_service(qualified);
-        self.visiting.remove(qualified);
-        let (name, provider) = qualify(qualified, "");
-        if provider != internal::PROVIDER {
-            let cfg = self.lookup_service(&name, &provider);
-            if let Some(cfg) = cfg {
-                self.report.services.insert(
-                    qualified.to_owned(),
-                    ObjectReport {
-                        kind: cfg
-                            .type_names()
-                            .first()
-                            .map(|t| t.to_string())
-                            .unwrap_or_default(),
-                        provider: provider.clone(),
-                        status: if result.is_ok() {
-                            Status::Enabled
-                        } else {
-                            Status::Disabled
-                        },
-                        error: result.as_ref().err().cloned().into_iter().collect(),
-                    },
-                );
-            }
-        }
-        self.services.insert(qualified.to_owned(), result.clone());
-        result
-    }
-
-    fn lookup_service(&self, name: &str, provider: &str) -> Option<&ServiceConfig> {
-        self.configs
-            .get(provider)?
-            .http
-            .as_ref()?
-            .services
-            .get(name)
-    }
-
-    fn build_service(&mut self, qualified: &str) -> Result<Arc<Service>, String> {
-        let (name, provider) = qualify(qualified, "");
-        if provider == internal::PROVIDER {
-            return self.internal_service(&name);
-        }
-        let Some(cfg) = self.lookup_service(&name, &provider).cloned() else {
-            return Err(format!("the service {qualified:?} does not exist"));
-        };
-        let types = cfg.type_names();
-        if types.len() != 1 {
-            return Err(if types.is_empty() {
-                "no service type defined".to_owned()
-            } else {
-                format!(
-                    "only one service type per service, found {}",
-                    types.join(", ")
-                )
-            });
-        }
-        if !cfg.middlewares.is_empty() {
-            return Err("service middlewares are not supported yet".to_owned());
-        }
-        if let Some(lb) = &cfg.load_balancer {
-            return self
-                .load_balancer(qualified, &provider, lb)
-                .map(|lb| Arc::new(Service::LoadBalancer(lb)));
-        }
-        if let Some(w) = &cfg.weighted {
-            if w.sticky.is_some() || w.health_check.is_some() {
-                return Err("weighted: sticky and healthCheck are not supported yet".to_owned());
-            }
-            let mut children = Vec::new();
-            let mut weights = Vec::new();
-            for (i, s) in w.services.iter().enumerate() {
-                let Some(child) = s.name.as_deref().filter(|n| !n.is_empty()) else {
-                    return Err(format!("weighted.services[{i}].name is required"));
-                };
-                let (n, p) = qualify(child, &provider);
-                let child = self
-                    .service(&format!("{n}@{p}"))
-                    .map_err(|e| format!("weighted.services[{i}]: {e}"))?;
-                children.push(child);
-                weights.push(s.weight.unwrap_or(1));
-            }
-            let wrr = WeightedRoundRobin::new(&weights);
-            return Ok(Arc::new(Service::Weighted(Weighted { children, wrr })));
-        }
-        Err(format!("service type {:?} is not supported yet", types[0]))
-    }
-
-    fn internal_service(&self, name: &str) -> Result<Arc<Service>, String> {
-        let internal = match name {
-            "ping" => Internal::Ping {
-                health: self.ctx.health.clone(),
-                terminating_status: self.ctx.ping_terminating_status,
-            },
-            "noop" => Internal::Noop,
-            "whoami" => Internal::Whoami {
-                hostname: self.ctx.hostname.clone(),
-            },
-            n if internal::PLANNED_SERVICES.contains(&n) => {
-                return Err(format!(
-                    "the internal service \"{n}@internal\" is not supported yet"
-                ))
-            }
-            n => return Err(format!("the service \"{n}@internal\" does not exist")),
-        };
-        Ok(Arc::new(Service::Internal(internal)))
-    }
-
-    fn load_balancer(
-        &mut self,
-        qualified: &str,
-        provider: &str,
-        lb: &LbConfig,
-    ) -> Result<LoadBalancer, String> {
-        match lb.strategy.as_deref() {
-            None | Some("") => {}
-            Some(s) if s.eq_ignore_ascii_case("wrr") => {}
-            Some(s) => {
-                return Err(format!(
-                    "loadBalancer.strategy {s:?} is not supported yet (only wrr)"
-                ))
-            }
-        }
-        for (set, key) in [
-            (lb.sticky.is_some(), "sticky"),
-            (lb.health_check.is_some(), "healthCheck"),
-            (lb.passive_health_check.is_some(), "passiveHealthCheck"),
-        ] {
-            if set {
-                return Err(format!("loadBalancer.{key} is not supported yet"));
-            }
-        }
-        let mut servers = Vec::new();
-        let mut weights = Vec::new();
-        for (i, s) in lb.servers.iter().enumerate() {
-            let url = s.url.as_deref().unwrap_or_default();
-            let server = parse_server_url(url, s.preserve_path.unwrap_or(false))
-                .map_err(|e| format!("loadBalancer.servers[{i}].url {url:?}: {e}"))?;
-            servers.push(server);
-            weights.push(s.weight.unwrap_or(1));
-        }
-        let (transport_key, settings) = match lb.servers_transport.as_deref() {
-            None | Some("") | Some("default@internal") => (
-                "default@internal".to_owned(),
-                self.ctx.default_transport.clone(),
-            ),
-            Some(t) => {
-                let (n, p) = qualify(t, provider);
-                let cfg = self
-                    .configs
-                    .get(&p)
-                    .and_then(|c| c.http.as_ref())
-                    .and_then(|h| h.servers_transports.get(&n))
-                    .ok_or_else(|| {
-                        format!("loadBalancer.serversTransport: \"{n}@{p}\" does not exist")
-                    })?;
-                (format!("{n}@{p}"), TransportSettings::from_dynamic(cfg))
-            }
-        };
-        let client = self
-            .ctx
-            .upstreams
-            .get(&transport_key, &settings)
-            .map_err(|e| format!("serversTransport \"{transport_key}\": {e}"))?;
-        self.transports_used.insert(transport_key);
-        Ok(LoadBalancer {
-            name: qualified.into(),
-            wrr: WeightedRoundRobin::new(&weights),
-            servers,
-            pass_host_header: lb.pass_host_header.unwrap_or(true),
-            client,
-        })
-    }
-}
-
-/// Parses a server URL (`http://`, `https://`, `h2c://`).
-fn parse_server_url(url: &str, preserve_path: bool) -> Result<UpstreamServer, String> {
-    let uri: http::Uri = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
-    let scheme = match uri.scheme_str() {
-        Some(s) if s.eq_ignore_ascii_case("http") => UpstreamScheme::Http,
-        Some(s) if s.eq_ignore_ascii_case("https") => UpstreamScheme::Https,
-        Some(s) if s.eq_ignore_ascii_case("h2c") => UpstreamScheme::H2c,
-        Some(s) => {
-            return Err(format!(
-                "unsupported scheme {s:?} (expected http, https or h2c)"
-            ))
-        }
-        None => return Err("missing scheme (expected http://, https:// or h2c://)".to_owned()),
-    };
-    let authority: Authority = uri.authority().cloned().ok_or("missing host")?;
-    if authority.host().is_empty() {
-        return Err("missing host".to_owned());
-    }
-    let path = uri.path();
-    let path_prefix = (preserve_path && path != "/" && !path.is_empty()).then(|| path.to_owned());
-    Ok(UpstreamServer {
-        url: url.into(),
-        scheme,
-        authority,
-        path_prefix,
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn server_urls() {
-        let s = parse_server_url("http://127.0.0.1:8080/ignored", false).unwrap();
-        assert_eq!(s.scheme, UpstreamScheme::Http);
-        assert_eq!(s.authority.as_str(), "127.0.0.1:8080");
-        assert!(s.path_prefix.is_none());
-        let s = parse_server_url("h2c://backend:9000/base", true).unwrap();
-        assert_eq!(s.scheme, UpstreamScheme::H2c);
-        assert_eq!(s.path_prefix.as_deref(), Some("/base"));
-        assert!(parse_server_url("ftp://x", false)
-            .unwrap_err()
-            .contains("unsupported scheme"));
-        assert!(parse_server_url("localhost:80", false).is_err());
-        assert!(parse_server_url("", false).is_err());
-    }
 
     #[test]
     fn qualify_names() {

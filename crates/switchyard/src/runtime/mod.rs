@@ -5,7 +5,9 @@
 
 pub mod compile;
 pub mod internal;
+pub mod middlewares;
 pub mod report;
+pub mod services;
 pub mod watcher;
 
 use std::sync::Arc;

@@ -1,0 +1,130 @@
+//! HTTP middlewares (`http.middlewares.<name>.<type>`). Every middleware has the same shape, one
+//! module per type: the Traefik config → middleware mapping with validation (errors name the
+//! option), the middleware itself (an implementation of [`Middleware`]), and its tests.
+//!
+//! A router's middlewares run in Traefik's order — entry point middlewares, then the router's,
+//! then the service's — as a flat list: `chain` is flattened when compiled. Each middleware gets
+//! the request and a [`Next`] that runs the rest of the list and finally the service; it may
+//! answer on its own (401, 403, 429, a redirect ...) without calling `next`.
+//!
+//! State that must survive reloads (rate-limit buckets, in-flight counters ...) lives in
+//! [`MiddlewareState`], keyed by the middleware's qualified name and configuration.
+
+pub mod add_prefix;
+pub mod redirect;
+pub mod replace_path;
+pub mod strip_prefix;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use http::{Request, Response};
+use switchyard_model::config::dynamic::Middleware as MiddlewareConfig;
+
+use crate::http::body::Body;
+use crate::http::service::{RequestCtx, Service};
+
+/// A boxed, sendable future.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One compiled middleware.
+pub trait Middleware: Send + Sync + fmt::Debug {
+    /// Handles the request: answer directly, or call `next.run(req, ctx)` (possibly with a
+    /// changed request) and return (possibly a changed) response.
+    fn call<'a>(
+        &'a self,
+        req: Request<Body>,
+        ctx: &'a RequestCtx,
+        next: Next<'a>,
+    ) -> BoxFuture<'a, Response<Body>>;
+}
+
+/// The rest of a middleware list, then the service.
+#[derive(Clone, Copy)]
+pub struct Next<'a> {
+    chain: &'a [Arc<dyn Middleware>],
+    service: &'a Service,
+}
+
+impl<'a> Next<'a> {
+    pub fn new(chain: &'a [Arc<dyn Middleware>], service: &'a Service) -> Self {
+        Self { chain, service }
+    }
+
+    /// Runs the next middleware, or the service when none is left.
+    pub async fn run(self, req: Request<Body>, ctx: &'a RequestCtx) -> Response<Body> {
+        match self.chain.split_first() {
+            Some((first, rest)) => {
+                first
+                    .call(
+                        req,
+                        ctx,
+                        Next {
+                            chain: rest,
+                            service: self.service,
+                        },
+                    )
+                    .await
+            }
+            None => self.service.call(req, ctx).await,
+        }
+    }
+}
+
+/// Registries that outlive snapshots, for middlewares with state.
+#[derive(Debug, Default)]
+pub struct MiddlewareState {}
+
+/// Builds a middleware that needs nothing but its own configuration. `chain` (and later
+/// `errors`, which needs a service) are resolved by the compiler instead; they return `None`.
+pub fn build(
+    cfg: &MiddlewareConfig,
+    _state: &MiddlewareState,
+) -> Option<Result<Arc<dyn Middleware>, String>> {
+    fn ok<M: Middleware + 'static>(
+        r: Result<M, String>,
+    ) -> Option<Result<Arc<dyn Middleware>, String>> {
+        Some(r.map(|m| Arc::new(m) as Arc<dyn Middleware>))
+    }
+    if let Some(c) = &cfg.add_prefix {
+        return ok(add_prefix::AddPrefix::new(c));
+    }
+    if let Some(c) = &cfg.strip_prefix {
+        return ok(strip_prefix::StripPrefix::new(c));
+    }
+    if let Some(c) = &cfg.strip_prefix_regex {
+        return ok(strip_prefix::StripPrefixRegex::new(c));
+    }
+    if let Some(c) = &cfg.replace_path {
+        return ok(replace_path::ReplacePath::new(c));
+    }
+    if let Some(c) = &cfg.replace_path_regex {
+        return ok(replace_path::ReplacePathRegex::new(c));
+    }
+    if let Some(c) = &cfg.redirect_scheme {
+        return ok(redirect::RedirectScheme::new(c));
+    }
+    if let Some(c) = &cfg.redirect_regex {
+        return ok(redirect::RedirectRegex::new(c));
+    }
+    None
+}
+
+/// Replaces the request's path (keeping the query), as path-rewriting middlewares do.
+pub fn set_path(req: &mut Request<Body>, path: &str) -> Result<(), http::Error> {
+    let pq = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    let mut parts = req.uri().clone().into_parts();
+    parts.path_and_query = Some(pq.parse()?);
+    *req.uri_mut() = http::Uri::from_parts(parts)?;
+    Ok(())
+}
+
+/// Traefik's answer when a rewritten path is not a valid request target.
+pub fn invalid_path() -> Response<Body> {
+    crate::http::body::text_response(http::StatusCode::BAD_REQUEST, "Bad Request")
+}
