@@ -1,5 +1,6 @@
 //! The binary's command line: static configuration sources, unknown keys, `check`, `version`,
 //! `healthcheck`, and graceful shutdown.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

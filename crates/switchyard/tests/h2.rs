@@ -1,5 +1,6 @@
 //! HTTP/2 cleartext: clients speaking h2c with prior knowledge on the same port as HTTP/1.1, and
 //! `h2c://` upstreams with trailers end to end (what gRPC needs).
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

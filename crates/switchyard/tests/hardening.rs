@@ -1,5 +1,6 @@
 //! Bad input: malformed requests get 400, oversized headers 431, request-smuggling vectors are
 //! rejected, and the proxy keeps serving afterwards.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

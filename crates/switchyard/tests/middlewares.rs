@@ -1,5 +1,6 @@
 //! Middlewares through the running proxy: path rewriting, redirects, chains, entry point
 //! middlewares, ordering, and invalid middlewares disabling only their routers.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

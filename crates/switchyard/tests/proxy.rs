@@ -1,5 +1,6 @@
 //! End-to-end proxying through the real binary: routing, Traefik's status codes and bodies,
 //! forwarded headers, hop-by-hop stripping, load balancing, streaming and upgrades.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! `https://` upstreams through `serversTransports`: certificate verification against `rootCAs`,
 //! `serverName`, `insecureSkipVerify`, HTTP/2 by ALPN and `disableHTTP2`.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
 
 mod common;
 

@@ -108,10 +108,13 @@ fn merge(into: &mut DynamicConfig, from: DynamicConfig, file: &Path) {
         file: &Path,
     ) {
         for (k, v) in from {
-            if into.contains_key(&k) {
-                warn!(file = %file.display(), "{kind} {k:?} is defined more than once; keeping the first definition");
-            } else {
-                into.insert(k, v);
+            match into.entry(k) {
+                std::collections::btree_map::Entry::Occupied(e) => {
+                    warn!(file = %file.display(), "{kind} {:?} is defined more than once; keeping the first definition", e.key());
+                }
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(v);
+                }
             }
         }
     }
