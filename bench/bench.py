@@ -546,7 +546,7 @@ def versions(args, proxies):
         except (OSError, subprocess.TimeoutExpired) as e:
             return f"unavailable ({e})"
     def first(cmd):
-        return (run(cmd).splitlines() or ["?"])[0][:200]
+        return " ".join((run(cmd).splitlines() or ["?"])[0].split())[:200]
     v = {"nginx": first(["nginx", "-v"]).replace("nginx version: ", ""),
          "haproxy": first(["haproxy", "-v"]),
          "wrk": first(["wrk", "--version"])}

@@ -73,6 +73,7 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         hostname: hostname.clone().into(),
         ping_terminating_status,
         middleware_state: Arc::default(),
+        service_state: Arc::default(),
     });
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::default()),

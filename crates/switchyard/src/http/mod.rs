@@ -5,6 +5,7 @@
 
 pub mod balancer;
 pub mod body;
+pub mod ctx;
 pub mod entrypoint;
 pub mod error;
 pub mod forwarded;
@@ -13,4 +14,5 @@ pub mod proxy;
 pub mod router;
 pub mod server;
 pub mod service;
+pub mod service_state;
 pub mod upstream;

@@ -2,25 +2,17 @@
 //! compiled target; a [`Service`] is a load balancer over upstream servers, a weighted set of other
 //! services, or an internal service (`ping@internal`, `noop@internal`, ...).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use http::{Request, Response, StatusCode};
 
 use super::balancer::WeightedRoundRobin;
 use super::body::{text_response, Body};
+pub use super::ctx::RequestCtx;
 use super::internal::Internal;
 use super::proxy;
 use super::upstream::UpstreamClient;
 use crate::middleware::{Middleware, Next};
-
-/// Per-request facts the services need, fixed by the entry point and connection.
-#[derive(Debug, Clone)]
-pub struct RequestCtx {
-    pub peer: SocketAddr,
-    pub entry_point: Arc<str>,
-    pub tls: bool,
-}
 
 /// A router's compiled target: its middlewares (entry point's, router's, service's, flattened)
 /// and its service.

@@ -55,6 +55,7 @@ pub struct CompileContext {
     pub hostname: Arc<str>,
     pub ping_terminating_status: http::StatusCode,
     pub middleware_state: Arc<MiddlewareState>,
+    pub service_state: Arc<crate::http::service_state::ServiceState>,
 }
 
 impl CompileContext {
