@@ -77,12 +77,15 @@ impl<'a> Next<'a> {
 #[derive(Debug, Default)]
 pub struct MiddlewareState {}
 
-/// Builds a middleware that needs nothing but its own configuration. `chain` (and later
-/// `errors`, which needs a service) are resolved by the compiler instead; they return `None`.
+/// Builds a middleware from its configuration. `name` is the qualified name (`name@provider`),
+/// the key for state in `state`. `chain` (and `errors`, which needs a service) are resolved by
+/// the compiler instead; unknown types return `None`.
 pub fn build(
+    name: &str,
     cfg: &MiddlewareConfig,
-    _state: &MiddlewareState,
+    state: &MiddlewareState,
 ) -> Option<Result<Arc<dyn Middleware>, String>> {
+    let _ = (name, state);
     fn ok<M: Middleware + 'static>(
         r: Result<M, String>,
     ) -> Option<Result<Arc<dyn Middleware>, String>> {

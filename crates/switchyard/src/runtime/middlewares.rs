@@ -35,7 +35,7 @@ impl Compiler<'_> {
             .cloned();
         let result = match &cfg {
             None => Err(format!("middleware {qualified:?} does not exist")),
-            Some(cfg) => self.build_middleware(&provider, cfg),
+            Some(cfg) => self.build_middleware(qualified, &provider, cfg),
         };
         self.visiting.remove(&key);
         if let Some(cfg) = &cfg {
@@ -97,7 +97,7 @@ impl Compiler<'_> {
             }
             return Ok(out);
         }
-        match middleware::build(cfg, &self.ctx.middleware_state) {
+        match middleware::build(qualified, cfg, &self.ctx.middleware_state) {
             Some(result) => result.map(|m| vec![m]),
             None => Err(format!(
                 "middleware type {:?} is not supported yet",
