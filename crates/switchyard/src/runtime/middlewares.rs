@@ -72,6 +72,7 @@ impl Compiler<'_> {
 
     fn build_middleware(
         &mut self,
+        qualified: &str,
         provider: &str,
         cfg: &MiddlewareConfig,
     ) -> Result<Vec<Arc<dyn Middleware>>, String> {
