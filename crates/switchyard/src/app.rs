@@ -63,6 +63,8 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         .map_err(|_| format!("ping.terminatingStatusCode: invalid status {terminating}"))?;
     let hostname = runtime::hostname();
     let health = Arc::new(Health::default());
+    let default_cert = crate::tls::certs::generate_default()
+        .map_err(|e| format!("cannot generate the default TLS certificate: {e}"))?;
     let ctx = Arc::new(CompileContext {
         entry_points,
         default_syntax,
@@ -74,9 +76,10 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         ping_terminating_status,
         middleware_state: Arc::default(),
         service_state: Arc::default(),
+        default_cert,
     });
     let shared = Arc::new(Shared {
-        snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        snapshot: ArcSwap::from_pointee(Snapshot::empty(&ctx.default_cert)),
         health,
         hostname: HeaderValue::from_str(&hostname)
             .unwrap_or_else(|_| HeaderValue::from_static("localhost")),

@@ -18,6 +18,7 @@ pub mod middleware;
 pub mod observe;
 pub mod provider;
 pub mod runtime;
+pub mod tls;
 
 /// Switchyard's version, as `switchyard version` prints it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

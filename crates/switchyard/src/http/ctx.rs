@@ -11,4 +11,8 @@ pub struct RequestCtx {
     pub entry_point: Arc<str>,
     /// Whether the connection is TLS.
     pub tls: bool,
+    /// The TLS options the handshake used (chosen by SNI), for the domain-fronting check.
+    pub tls_options: Option<Arc<str>>,
+    /// The SNI the client sent.
+    pub sni: Option<Arc<str>>,
 }

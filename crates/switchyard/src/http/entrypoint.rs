@@ -40,6 +40,8 @@ pub struct EntryPointSpec {
     pub http2_max_concurrent_streams: u32,
     /// Fully qualified middlewares prepended to every router on this entry point.
     pub middlewares: Vec<String>,
+    /// `http.tls`: routers on this entry point serve HTTPS by default.
+    pub tls: Option<switchyard_model::config::dynamic::RouterTls>,
 }
 
 /// A configured duration where 0 means "none".
@@ -144,6 +146,7 @@ impl EntryPointSpec {
                 .and_then(|h| h.max_concurrent_streams)
                 .unwrap_or(250),
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
+            tls: http.and_then(|h| h.tls.clone()),
         })
     }
 }

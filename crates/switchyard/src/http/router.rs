@@ -19,6 +19,8 @@ pub struct Route {
     pub priority: i64,
     /// Rank of the router's provider in the precedence list (lower wins ties).
     pub precedence: usize,
+    /// For TLS routers, the TLS options they require (for the domain-fronting check).
+    pub tls_options: Option<Arc<str>>,
     pub handler: Arc<Handler>,
 }
 

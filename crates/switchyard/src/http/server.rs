@@ -16,8 +16,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
@@ -100,6 +100,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(spec.http2_max_concurrent_streams);
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
 
     loop {
@@ -107,24 +108,14 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = Arc::new(Conn {
+                    let conn = Conn {
                         spec: spec.clone(),
                         shared: shared.clone(),
-                        ctx: RequestCtx { peer, entry_point: spec.name.clone(), tls: false },
+                        ctx: RequestCtx { peer, entry_point: spec.name.clone(), tls: false, tls_options: None, sni: None },
                         requests: AtomicU64::new(0),
                         started: Instant::now(),
-                    });
-                    let svc = service_fn(move |req: Request<Incoming>| {
-                        let conn = conn.clone();
-                        async move { Ok::<_, Infallible>(handle(req, &conn).await) }
-                    });
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).into_owned();
-                    let watched = graceful.watch(conn);
-                    tokio::spawn(async move {
-                        if let Err(e) = watched.await {
-                            debug!(error = %e, "connection ended with an error");
-                        }
-                    });
+                    };
+                    tokio::spawn(connection(stream, conn, builder.clone(), graceful.watcher()));
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: log, back off a little, go on.
@@ -142,6 +133,106 @@ pub async fn serve(
         .is_err()
     {
         warn!(entry_point = %spec.name, "grace timeout reached, closing remaining connections");
+    }
+}
+
+/// Serves one accepted connection: TLS when the entry point has TLS routers and the client opens
+/// with a TLS record (the first byte peeked is a handshake record), plain HTTP otherwise.
+async fn connection(
+    stream: TcpStream,
+    mut conn: Conn,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+) {
+    let has_tls = conn
+        .shared
+        .snapshot
+        .load()
+        .http
+        .get(conn.spec.index)
+        .is_some_and(|t| t.has_tls);
+    let limit = conn
+        .spec
+        .read_timeout
+        .unwrap_or(std::time::Duration::from_secs(60));
+    if has_tls {
+        let mut first = [0u8; 1];
+        match tokio::time::timeout(limit, stream.peek(&mut first)).await {
+            Ok(Ok(1)) if first[0] == 0x16 => {
+                if let Some(tls) = handshake(stream, &mut conn, limit).await {
+                    serve_io(tls, conn, &builder, watcher).await;
+                }
+                return;
+            }
+            Ok(Ok(1)) => {}
+            _ => return, // closed or silent
+        }
+    }
+    serve_io(stream, conn, &builder, watcher).await;
+}
+
+/// The TLS handshake, with the configuration chosen from the SNI: the TLS options of the routers
+/// whose Host() names that SNI, else `default`. Failures are the client's business: logged at
+/// debug, the connection is closed.
+async fn handshake(
+    stream: TcpStream,
+    conn: &mut Conn,
+    limit: std::time::Duration,
+) -> Option<tokio_rustls::server::TlsStream<TcpStream>> {
+    let acceptor =
+        tokio_rustls::LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream);
+    let start = match tokio::time::timeout(limit, acceptor).await {
+        Ok(Ok(start)) => start,
+        Ok(Err(e)) => {
+            debug!(peer = %conn.ctx.peer, error = %e, "invalid TLS client hello");
+            return None;
+        }
+        Err(_) => return None,
+    };
+    let sni: Option<Arc<str>> = start
+        .client_hello()
+        .server_name()
+        .map(|s| Arc::from(s.to_ascii_lowercase()));
+    let (name, config) = {
+        let snapshot = conn.shared.snapshot.load();
+        let options = snapshot
+            .http
+            .get(conn.spec.index)
+            .and_then(|t| crate::tls::options_for_host(&t.tls_hosts, sni.as_deref()))
+            .cloned()
+            .unwrap_or_else(|| Arc::from(crate::tls::DEFAULT_OPTIONS));
+        snapshot.tls.config(&options)?
+    };
+    match tokio::time::timeout(limit, start.into_stream(config)).await {
+        Ok(Ok(tls)) => {
+            conn.ctx.tls = true;
+            conn.ctx.tls_options = Some(name);
+            conn.ctx.sni = sni;
+            Some(tls)
+        }
+        Ok(Err(e)) => {
+            debug!(peer = %conn.ctx.peer, sni = ?sni, error = %e, "TLS handshake failed");
+            None
+        }
+        Err(_) => None,
+    }
+}
+
+/// Runs HTTP/1.1 or HTTP/2 on an established connection until it ends or the drain closes it.
+async fn serve_io<I>(io: I, conn: Conn, builder: &auto::Builder<TokioExecutor>, watcher: Watcher)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let conn = Arc::new(conn);
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let conn = conn.clone();
+        async move { Ok::<_, Infallible>(handle(req, &conn).await) }
+    });
+    let served = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .into_owned();
+    if let Err(e) = watcher.watch(served).await {
+        debug!(error = %e, "connection ended with an error");
     }
 }
 
@@ -239,8 +330,13 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
 
     let host = switchyard_rule::normalize_host(host_raw.as_deref().unwrap_or(""));
     let snapshot = conn.shared.snapshot.load();
-    let Some(table) = snapshot.http.get(spec.index) else {
+    let Some(tables) = snapshot.http.get(spec.index) else {
         return not_found();
+    };
+    let table = if conn.ctx.tls {
+        &tables.secure
+    } else {
+        &tables.plain
     };
     let handler = {
         let view = switchyard_rule::HttpRequestView {
@@ -252,6 +348,12 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
             client_ip: Some(conn.ctx.peer.ip()),
         };
         match table.find(&view) {
+            // Domain-fronting guard: the handshake (SNI) chose other TLS options than this
+            // router requires.
+            Some(route) if conn.ctx.tls && route.tls_options != conn.ctx.tls_options => {
+                debug!(router = %route.name, sni = ?conn.ctx.sni, host = %host, "TLS options of SNI and Host differ");
+                return text_response(StatusCode::MISDIRECTED_REQUEST, "421 Misdirected Request\n");
+            }
             Some(route) => route.handler.clone(),
             None => {
                 debug!(entry_point = %spec.name, host = %host, path = %routing_path, "no router matched");

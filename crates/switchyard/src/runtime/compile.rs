@@ -14,13 +14,15 @@ use switchyard_rule::{HttpRule, Syntax};
 
 use super::internal;
 use super::report::{Report, RouterReport, Status};
-use super::Snapshot;
+use super::{EntryPointTables, Snapshot};
 use crate::http::entrypoint::{EntryPointSpec, Transport};
 use crate::http::internal::Health;
 use crate::http::router::{Route, RouterTable};
 use crate::http::service::{Handler, Service};
 use crate::http::upstream::{TransportSettings, UpstreamRegistry};
 use crate::middleware::{Middleware, MiddlewareState};
+use crate::tls::certs::LoadedCert;
+use crate::tls::{qualify_options, TlsSnapshot};
 
 /// Traefik's default provider precedence, used to break priority ties.
 pub const DEFAULT_PRECEDENCE: &[&str] = &[
@@ -56,6 +58,8 @@ pub struct CompileContext {
     pub ping_terminating_status: http::StatusCode,
     pub middleware_state: Arc<MiddlewareState>,
     pub service_state: Arc<crate::http::service_state::ServiceState>,
+    /// The generated fallback certificate (Traefik's "TRAEFIK DEFAULT CERT"), made once.
+    pub default_cert: LoadedCert,
 }
 
 impl CompileContext {
@@ -108,10 +112,23 @@ pub(super) struct Compiler<'a> {
     pub(super) visiting: HashSet<String>,
     pub(super) transports_used: HashSet<String>,
     pub(super) report: Report,
+    pub(super) tls: &'a TlsSnapshot,
+}
+
+/// Routes of one entry point while they are collected.
+#[derive(Default)]
+struct EpRoutes {
+    plain: Vec<Route>,
+    secure: Vec<Route>,
+    /// Host → TLS options name, from the Host() rules of TLS routers.
+    tls_hosts: HashMap<String, Arc<str>>,
+    /// Hosts claimed by TLS routers with different options.
+    conflicts: HashSet<String>,
 }
 
 /// Compiles the latest configuration of every provider into a snapshot.
 pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfig>>) -> Snapshot {
+    let (tls, tls_errors) = crate::tls::compile(configs, &ctx.default_cert);
     let mut c = Compiler {
         ctx,
         configs,
@@ -119,9 +136,17 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
         middlewares: HashMap::new(),
         visiting: HashSet::new(),
         transports_used: HashSet::new(),
-        report: Report::default(),
+        report: Report {
+            tls: tls_errors,
+            ..Report::default()
+        },
+        tls: &tls,
     };
-    let mut per_ep: Vec<Vec<Route>> = ctx.entry_points.iter().map(|_| Vec::new()).collect();
+    let mut per_ep: Vec<EpRoutes> = ctx
+        .entry_points
+        .iter()
+        .map(|_| EpRoutes::default())
+        .collect();
 
     for (provider, cfg) in configs {
         let Some(http) = &cfg.http else { continue };
@@ -137,15 +162,36 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
         }
     }
     ctx.upstreams.retain(&c.transports_used);
-    let http = per_ep.into_iter().map(RouterTable::new).collect();
+    let mut report = c.report;
+    let http = per_ep
+        .into_iter()
+        .zip(&ctx.entry_points)
+        .map(|(mut ep, spec)| {
+            for host in &ep.conflicts {
+                ep.tls_hosts.remove(host);
+                report.tls.push(format!(
+                    "entryPoint {:?}: TLS routers for host {host:?} use different TLS options; the host uses \"default\"",
+                    spec.name
+                ));
+            }
+            let has_tls = !ep.secure.is_empty() || spec.tls.is_some();
+            EntryPointTables {
+                plain: RouterTable::new(ep.plain),
+                secure: RouterTable::new(ep.secure),
+                tls_hosts: ep.tls_hosts,
+                has_tls,
+            }
+        })
+        .collect();
     Snapshot {
         http,
-        report: c.report,
+        tls: Arc::new(tls),
+        report,
     }
 }
 
 impl Compiler<'_> {
-    fn router(&mut self, provider: &str, name: &str, router: &Router, per_ep: &mut [Vec<Route>]) {
+    fn router(&mut self, provider: &str, name: &str, router: &Router, per_ep: &mut [EpRoutes]) {
         let qualified = format!("{name}@{provider}");
         let mut errors: Vec<String> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
@@ -213,10 +259,33 @@ impl Compiler<'_> {
             errors.push("no valid entryPoint for this router".to_owned());
         }
 
-        if router.tls.is_some() {
-            errors.push(
-                "TLS routers are not supported yet (HTTPS termination is planned)".to_owned(),
-            );
+        // TLS: the router's own section, else its entry points' `http.tls` default.
+        let router_tls_options = router
+            .tls
+            .as_ref()
+            .map(|t| qualify_options(t.options.as_deref(), provider));
+        let mut tls_per_ep: Vec<Option<Arc<str>>> = Vec::new();
+        for &i in &eps {
+            let ep_tls = self.ctx.entry_points[i].tls.as_ref();
+            let options = router_tls_options
+                .clone()
+                .or_else(|| ep_tls.map(|t| qualify_options(t.options.as_deref(), provider)));
+            if let Some(o) = &options {
+                if !self.tls.configs.contains_key(o.as_str()) {
+                    errors.push(format!("tls.options: unknown or invalid TLS options {o:?}"));
+                }
+            }
+            tls_per_ep.push(options.map(Arc::from));
+        }
+        let resolver = router
+            .tls
+            .as_ref()
+            .and_then(|t| t.cert_resolver.as_deref())
+            .filter(|r| !r.is_empty());
+        if let Some(r) = resolver {
+            warnings.push(format!(
+                "tls.certResolver {r:?}: certificate resolvers (ACME) are not supported yet; served with the configured certificates"
+            ));
         }
         if !router.parent_refs.is_empty() {
             errors.push("parentRefs (multi-layer routing) is not supported yet".to_owned());
@@ -301,14 +370,33 @@ impl Compiler<'_> {
             service,
         });
         let precedence = self.ctx.precedence_rank(provider);
-        for &i in &eps {
-            per_ep[i].push(Route {
+        let domains = rule.domains();
+        for (&i, tls_options) in eps.iter().zip(tls_per_ep) {
+            let ep = &mut per_ep[i];
+            let route = Route {
                 name: name.clone(),
                 rule: rule.clone(),
                 priority,
                 precedence,
+                tls_options: tls_options.clone(),
                 handler: handler.clone(),
-            });
+            };
+            match tls_options {
+                None => ep.plain.push(route),
+                Some(options) => {
+                    for host in &domains {
+                        match ep.tls_hosts.get(host) {
+                            Some(existing) if *existing != options => {
+                                ep.conflicts.insert(host.clone());
+                            }
+                            _ => {
+                                ep.tls_hosts.insert(host.clone(), options.clone());
+                            }
+                        }
+                    }
+                    ep.secure.push(route);
+                }
+            }
         }
     }
 }

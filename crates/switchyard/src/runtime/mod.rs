@@ -10,6 +10,7 @@ pub mod report;
 pub mod services;
 pub mod watcher;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -17,15 +18,42 @@ use http::HeaderValue;
 
 use crate::http::internal::Health;
 use crate::http::router::RouterTable;
+use crate::tls::TlsSnapshot;
 pub use report::Report;
 
 /// One compiled, immutable configuration.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Snapshot {
     /// HTTP route tables, indexed by entry point index.
-    pub http: Vec<RouterTable>,
+    pub http: Vec<EntryPointTables>,
+    /// Certificates and TLS options.
+    pub tls: Arc<TlsSnapshot>,
     /// Status and errors of every object, for `check`, the logs and (later) the API.
     pub report: Report,
+}
+
+impl Snapshot {
+    /// A snapshot that routes nothing (before the first configuration is compiled).
+    pub fn empty(default_cert: &crate::tls::certs::LoadedCert) -> Self {
+        let (tls, _) = crate::tls::compile(&Default::default(), default_cert);
+        Self {
+            http: Vec::new(),
+            tls: Arc::new(tls),
+            report: Report::default(),
+        }
+    }
+}
+
+/// The routers of one entry point: plain HTTP and TLS ones are separate tables (a router with a
+/// `tls` section serves only HTTPS, one without it only HTTP).
+#[derive(Debug, Default)]
+pub struct EntryPointTables {
+    pub plain: RouterTable,
+    pub secure: RouterTable,
+    /// Host → TLS options name, to pick the configuration from the SNI.
+    pub tls_hosts: HashMap<String, Arc<str>>,
+    /// Whether TLS connections are expected on this entry point.
+    pub has_tls: bool,
 }
 
 /// State shared by the data plane and the runtime.

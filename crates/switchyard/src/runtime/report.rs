@@ -57,6 +57,8 @@ pub struct Report {
     pub routers: BTreeMap<String, RouterReport>,
     pub services: BTreeMap<String, ObjectReport>,
     pub middlewares: BTreeMap<String, ObjectReport>,
+    /// TLS problems: skipped certificates, invalid options, conflicts.
+    pub tls: Vec<String>,
 }
 
 impl Report {
@@ -72,6 +74,7 @@ impl Report {
         for (name, m) in &self.middlewares {
             out.extend(m.error.iter().map(|e| format!("middleware {name}: {e}")));
         }
+        out.extend(self.tls.iter().cloned());
         out
     }
 }
