@@ -379,3 +379,75 @@ fn garbage_on_a_tls_port_is_closed_and_the_proxy_survives() {
         200
     );
 }
+
+#[test]
+fn certificate_file_rotation_on_disk_is_served_without_reload() {
+    let backend = Backend::start("b");
+    let certs = Certs::new();
+    let a = certs.make("a", &["a.example.com"]);
+    let proxy = Proxy::start(&tls_config(&backend, &[a.clone()], ""), "");
+    let first = tls_get(
+        proxy.web(),
+        Some("a.example.com"),
+        "a.example.com",
+        "/",
+        &["http/1.1"],
+    )
+    .unwrap();
+    assert!(first.cert_names.contains(&"a.example.com".to_owned()));
+    // Rotate: a new certificate for the same name plus a second name, written in place.
+    let fresh = rcgen::generate_simple_self_signed(vec![
+        "a.example.com".to_owned(),
+        "rotated.example.com".to_owned(),
+    ])
+    .unwrap();
+    write_atomic(
+        std::path::Path::new(&a.1),
+        &fresh.signing_key.serialize_pem(),
+    );
+    write_atomic(std::path::Path::new(&a.0), &fresh.cert.pem());
+    proxy.eventually("the rotated certificate", || {
+        tls_get(
+            proxy.web(),
+            Some("a.example.com"),
+            "a.example.com",
+            "/",
+            &["http/1.1"],
+        )
+        .map(|r| r.cert_names.contains(&"rotated.example.com".to_owned()))
+        .unwrap_or(false)
+    });
+}
+
+#[test]
+fn entry_point_redirection_to_https() {
+    let backend = Backend::start("b");
+    let certs = Certs::new();
+    let a = certs.make("a", &["a.example.com"]);
+    let cfg = format!(
+        "http:\n  routers:\n    secure:\n      rule: Host(`a.example.com`)\n      service: s\n      entryPoints: [websecure]\n      tls: {{}}\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"{}\"}}]\ntls:\n  certificates:\n    - certFile: \"{}\"\n      keyFile: \"{}\"\n",
+        backend.url(),
+        a.0,
+        a.1
+    );
+    // `web` redirects to `websecure`; the placeholder is replaced once ports are known.
+    let proxy = Proxy::start_with_eps(&["web", "websecure"], &cfg, "EP:http:\nEP:  redirections:\nEP:    entryPoint:\nEP:      to: websecure\nEP:      scheme: https");
+    let port = proxy.port("websecure");
+    let r = get(proxy.web(), "a.example.com", "/path?q=1");
+    assert_eq!(r.status, 301, "{}", proxy.logs());
+    assert_eq!(
+        r.header("location"),
+        Some(format!("https://a.example.com:{port}/path?q=1").as_str())
+    );
+    let r = request(proxy.web(), "POST", "/form", "a.example.com", &[], "x=1");
+    assert_eq!(r.status, 308);
+    let r = tls_get(
+        proxy.addr("websecure"),
+        Some("a.example.com"),
+        "a.example.com",
+        "/",
+        &["http/1.1"],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+}

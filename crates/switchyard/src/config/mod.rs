@@ -191,14 +191,6 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
         );
         add(ep.udp.is_some(), &format!("entryPoints.{name}.udp"));
         add(
-            http.is_some_and(|h| h.tls.is_some()),
-            &format!("entryPoints.{name}.http.tls"),
-        );
-        add(
-            http.is_some_and(|h| h.redirections.is_some()),
-            &format!("entryPoints.{name}.http.redirections"),
-        );
-        add(
             http.is_some_and(|h| h.encoded_characters.is_some()),
             &format!("entryPoints.{name}.http.encodedCharacters"),
         );

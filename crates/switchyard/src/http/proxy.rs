@@ -140,6 +140,8 @@ fn error_response(err: &ProxyError, lb: &LoadBalancer, server: &UpstreamServer) 
     debug!(service = %lb.name, server = %server.url, error = %err, blame = ?err.blame(), "proxy error");
     let mut resp = Response::new(full(err.body_text()));
     *resp.status_mut() = err.status();
+    // Middlewares (retry, circuitBreaker) tell a proxy error from an upstream's own answer by it.
+    resp.extensions_mut().insert(err.kind);
     if err.status() == StatusCode::SERVICE_UNAVAILABLE {
         resp.headers_mut().insert(
             http::header::CONTENT_TYPE,

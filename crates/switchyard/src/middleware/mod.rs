@@ -11,8 +11,11 @@
 //! [`MiddlewareState`], keyed by the middleware's qualified name and configuration.
 
 pub mod add_prefix;
+pub mod code_ranges;
 pub mod redirect;
 pub mod replace_path;
+pub mod replay;
+pub mod retry;
 pub mod strip_prefix;
 
 use std::fmt;
@@ -111,6 +114,9 @@ pub fn build(
     }
     if let Some(c) = &cfg.redirect_regex {
         return ok(redirect::RedirectRegex::new(c));
+    }
+    if let Some(c) = &cfg.retry {
+        return ok(retry::Retry::new(c));
     }
     None
 }

@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use switchyard_model::config::dynamic::{DynamicConfig, HttpConfig, Router};
+use switchyard_model::config::dynamic::{
+    DynamicConfig, HttpConfig, Middleware, RedirectScheme, Router,
+};
 use switchyard_model::config::static_cfg::StaticConfig;
 
 /// Name of the internal provider.
@@ -50,9 +52,70 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
             );
         }
     }
+    let mut middlewares = BTreeMap::new();
+    for (ep_name, ep) in &cfg.entry_points {
+        let redirect = ep
+            .http
+            .as_ref()
+            .and_then(|h| h.redirections.as_ref())
+            .and_then(|r| r.entry_point.as_ref());
+        let Some(redirect) = redirect else { continue };
+        let Some(to) = redirect.to.as_deref().filter(|t| !t.is_empty()) else {
+            continue;
+        };
+        // `to` is an entry point name or a `:port`.
+        let (target, port) = match to.strip_prefix(':') {
+            Some(port) => (port.to_owned(), port.to_owned()),
+            None => {
+                let port = cfg
+                    .entry_points
+                    .get(to)
+                    .and_then(|t| t.address.as_deref())
+                    .and_then(|a| crate::http::entrypoint::parse_address(a).ok())
+                    .map(|(addr, _)| addr.port().to_string())
+                    .unwrap_or_default();
+                (to.to_owned(), port)
+            }
+        };
+        let name = format!("{ep_name}-to-{target}");
+        let middleware = format!("redirect-{name}");
+        middlewares.insert(
+            middleware.clone(),
+            Middleware {
+                redirect_scheme: Some(RedirectScheme {
+                    scheme: Some(
+                        redirect
+                            .scheme
+                            .clone()
+                            .unwrap_or_else(|| "https".to_owned()),
+                    ),
+                    port: Some(port),
+                    permanent: Some(redirect.permanent.unwrap_or(true)),
+                }),
+                ..Middleware::default()
+            },
+        );
+        routers.insert(
+            name,
+            Router {
+                entry_points: vec![ep_name.clone()],
+                rule: Some("HostRegexp(`^.+$`)".to_owned()),
+                priority: Some(
+                    redirect
+                        .priority
+                        .filter(|p| *p != 0)
+                        .unwrap_or(MAX_PRIORITY - 1),
+                ),
+                middlewares: vec![format!("{middleware}@internal")],
+                service: Some("noop@internal".to_owned()),
+                ..Router::default()
+            },
+        );
+    }
     DynamicConfig {
         http: Some(HttpConfig {
             routers,
+            middlewares,
             ..HttpConfig::default()
         }),
         ..DynamicConfig::default()

@@ -3,6 +3,7 @@
 //! [`Shared::snapshot`] atomically. State that must survive reloads (upstream pools) lives in
 //! registries outside the snapshot.
 
+pub mod cert_watch;
 pub mod compile;
 pub mod internal;
 pub mod middlewares;

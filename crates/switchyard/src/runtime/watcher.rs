@@ -42,8 +42,13 @@ pub async fn run(
     let mut last_applied: HashMap<String, Instant> = HashMap::new();
     let mut delivered: BTreeSet<String> = BTreeSet::new();
 
+    // Certificate files in use are watched; a content change recompiles with the same configs.
+    let cert_changed = Arc::new(tokio::sync::Notify::new());
+    let (files_tx, files_rx) = tokio::sync::watch::channel(Vec::new());
+    tokio::spawn(super::cert_watch::run(files_rx, cert_changed.clone()));
+
     // The internal provider's routers (ping) serve from the start.
-    swap(&ctx, &shared, &applied).await;
+    swap(&ctx, &shared, &applied, &files_tx).await;
     mark_ready(&shared, &expected, &delivered);
 
     loop {
@@ -78,6 +83,10 @@ pub async fn run(
                 None => return,
             },
             _ = tokio::time::sleep(wait) => {}
+            _ = cert_changed.notified() => {
+                swap(&ctx, &shared, &applied, &files_tx).await;
+                continue;
+            }
         }
         let now = Instant::now();
         let due: Vec<String> = pending
@@ -94,7 +103,7 @@ pub async fn run(
                 last_applied.insert(p, now);
             }
         }
-        swap(&ctx, &shared, &applied).await;
+        swap(&ctx, &shared, &applied, &files_tx).await;
         mark_ready(&shared, &expected, &delivered);
     }
 }
@@ -103,6 +112,7 @@ async fn swap(
     ctx: &Arc<CompileContext>,
     shared: &Shared,
     applied: &BTreeMap<String, Arc<DynamicConfig>>,
+    cert_files: &tokio::sync::watch::Sender<Vec<std::path::PathBuf>>,
 ) {
     let started = Instant::now();
     let ctx2 = ctx.clone();
@@ -118,6 +128,9 @@ async fn swap(
         error!("{e}");
     }
     let routers = snapshot.report.routers.len();
+    if *cert_files.borrow() != snapshot.tls.files {
+        let _ = cert_files.send(snapshot.tls.files.clone());
+    }
     shared.snapshot.store(Arc::new(snapshot));
     info!(routers, elapsed = ?started.elapsed(), "configuration applied");
 }

@@ -49,9 +49,11 @@ fn suite(name: &str) -> Result<Option<SupportedCipherSuite>, String> {
         "TLS_AES_128_GCM_SHA256" | "TLS_AES_256_GCM_SHA384" | "TLS_CHACHA20_POLY1305_SHA256" => {
             return Ok(None)
         }
-        other => return Err(format!(
+        other => {
+            return Err(format!(
             "cipherSuites: {other:?} is not supported (rustls offers only AEAD suites with ECDHE)"
-        )),
+        ))
+        }
     }))
 }
 
