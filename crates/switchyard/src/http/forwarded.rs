@@ -47,10 +47,12 @@ pub struct ForwardedPolicy {
 /// Facts about the request the policy needs.
 pub struct ForwardedRequest<'a> {
     pub peer: IpAddr,
+    /// `peer` as a header value.
+    pub peer_value: &'a HeaderValue,
     pub tls: bool,
     pub upgrade: bool,
     /// The request's host as the client sent it (Host header or authority), port included.
-    pub host: Option<&'a str>,
+    pub host: Option<&'a HeaderValue>,
     /// This machine's hostname, for `X-Forwarded-Server`.
     pub server_name: &'a HeaderValue,
 }
@@ -130,54 +132,59 @@ impl ForwardedPolicy {
         }
         if let Some(host) = req.host.filter(|h| !h.is_empty()) {
             if !headers.contains_key(&X_FORWARDED_HOST) {
-                if let Ok(v) = HeaderValue::from_str(host) {
-                    headers.insert(X_FORWARDED_HOST, v);
-                }
+                headers.insert(X_FORWARDED_HOST, host.clone());
             }
         }
         if !headers.contains_key(&X_FORWARDED_PORT) {
             let fwd_host = headers.get(&X_FORWARDED_HOST).and_then(|v| v.to_str().ok());
-            let port = fwd_host
-                .and_then(host_port)
-                .map(str::to_owned)
-                .unwrap_or_else(|| {
+            let value = match fwd_host.and_then(host_port) {
+                Some(port) => HeaderValue::from_str(port).ok(),
+                None => {
                     let tls = matches!(
                         headers.get(&X_FORWARDED_PROTO).map(HeaderValue::as_bytes),
                         Some(b"https" | b"wss")
                     );
-                    if tls { "443" } else { "80" }.to_owned()
-                });
-            if let Ok(v) = HeaderValue::from_str(&port) {
+                    Some(HeaderValue::from_static(if tls { "443" } else { "80" }))
+                }
+            };
+            if let Some(v) = value {
                 headers.insert(X_FORWARDED_PORT, v);
             }
         }
         headers.insert(X_FORWARDED_SERVER, req.server_name.clone());
-        let peer = req.peer.to_string();
         if !headers.contains_key(&X_REAL_IP) {
-            if let Ok(v) = HeaderValue::from_str(&peer) {
-                headers.insert(X_REAL_IP, v);
-            }
+            headers.insert(X_REAL_IP, req.peer_value.clone());
         }
-        self.append_xff(headers, &peer);
+        self.append_xff(headers, req.peer_value);
     }
 
-    fn append_xff(&self, headers: &mut HeaderMap, peer: &str) {
-        let prior: Vec<&str> = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        let mut value = prior.join(", ");
-        if !self.not_append_xff {
-            if !value.is_empty() {
-                value.push_str(", ");
+    fn append_xff(&self, headers: &mut HeaderMap, peer: &HeaderValue) {
+        let mut prior = headers.get_all(&X_FORWARDED_FOR).iter();
+        let first = prior.next().cloned();
+        let more = prior.next().is_some();
+        match (first, more, self.not_append_xff) {
+            // The common case: nothing to fold, no allocation.
+            (None, _, false) => {
+                headers.insert(X_FORWARDED_FOR, peer.clone());
             }
-            value.push_str(peer);
-        }
-        if value.is_empty() {
-            headers.remove(&X_FORWARDED_FOR);
-        } else if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(X_FORWARDED_FOR, v);
+            (None, _, true) => {}
+            (Some(_), false, true) => {}
+            (Some(_), _, not_append) => {
+                let mut value: Vec<u8> = Vec::new();
+                for v in headers.get_all(&X_FORWARDED_FOR) {
+                    if !value.is_empty() {
+                        value.extend_from_slice(b", ");
+                    }
+                    value.extend_from_slice(v.as_bytes());
+                }
+                if !not_append {
+                    value.extend_from_slice(b", ");
+                    value.extend_from_slice(peer.as_bytes());
+                }
+                if let Ok(v) = HeaderValue::from_bytes(&value) {
+                    headers.insert(X_FORWARDED_FOR, v);
+                }
+            }
         }
     }
 
@@ -237,13 +244,16 @@ mod tests {
             );
         }
         let server = HeaderValue::from_static("proxy1");
+        let host = HeaderValue::from_static("example.com:8080");
+        let peer_value = HeaderValue::from_str(peer).unwrap();
         policy.apply(
             &mut map,
             &ForwardedRequest {
                 peer: peer.parse().unwrap(),
+                peer_value: &peer_value,
                 tls: false,
                 upgrade: false,
-                host: Some("example.com:8080"),
+                host: Some(&host),
                 server_name: &server,
             },
         );
@@ -313,6 +323,22 @@ mod tests {
         assert!(!h.contains_key("x-drop"));
         assert_eq!(h["x-keep"], "2");
         assert_eq!(h["x-forwarded-host"], "example.com:8080");
+    }
+
+    #[test]
+    fn not_append_x_forwarded_for() {
+        let cfg = ForwardedHeaders {
+            insecure: Some(true),
+            not_append_x_forwarded_for: Some(true),
+            ..Default::default()
+        };
+        let p = ForwardedPolicy::new(Some(&cfg), false).unwrap();
+        let h = run(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4");
+        let h = run(&p, "10.0.0.1", &[]);
+        assert!(!h.contains_key("x-forwarded-for"));
+        let global = ForwardedPolicy::new(None, true).unwrap();
+        assert!(!run(&global, "10.0.0.1", &[]).contains_key("x-forwarded-for"));
     }
 
     #[test]

@@ -71,6 +71,8 @@ struct Conn {
     spec: Arc<EntryPointSpec>,
     shared: Arc<Shared>,
     ctx: RequestCtx,
+    /// The peer's IP as a header value, made once per connection (X-Real-Ip, X-Forwarded-For).
+    peer_value: HeaderValue,
     requests: AtomicU64,
     started: Instant,
 }
@@ -112,6 +114,7 @@ pub async fn serve(
                         spec: spec.clone(),
                         shared: shared.clone(),
                         ctx: RequestCtx { peer, entry_point: spec.name.clone(), tls: false, tls_options: None, sni: None },
+                        peer_value: HeaderValue::from_str(&peer.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("")),
                         requests: AtomicU64::new(0),
                         started: Instant::now(),
                     };
@@ -293,42 +296,36 @@ fn bad_request() -> Response<Body> {
 async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
     let spec = &conn.spec;
     let (mut parts, body) = req.into_parts();
-
-    let raw_path = parts.uri.path();
-    let routing_path = match switchyard_rule::routing_path(raw_path, spec.sanitize_path) {
-        Ok(p) => p.into_owned(),
-        Err(e) => {
-            debug!(path = raw_path, error = %e, "rejecting request path");
-            return bad_request();
-        }
-    };
     if let Some(uri) =
         normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons)
     {
         parts.uri = uri;
     }
 
-    let host_raw: Option<String> = match parts.uri.authority() {
-        Some(a) => Some(a.as_str().to_owned()),
-        None => parts
-            .headers
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned),
+    // The host as the client sent it: the authority (HTTP/2, absolute-form) or the Host header.
+    // Cloning a parsed header value shares its bytes.
+    let host_value: Option<HeaderValue> = match parts.uri.authority() {
+        Some(a) => HeaderValue::from_str(a.as_str()).ok(),
+        None => parts.headers.get(HOST).cloned(),
     };
     let upgrade = parts.headers.contains_key(http::header::UPGRADE);
     spec.forwarded.apply(
         &mut parts.headers,
         &ForwardedRequest {
             peer: conn.ctx.peer.ip(),
+            peer_value: &conn.peer_value,
             tls: conn.ctx.tls,
             upgrade,
-            host: host_raw.as_deref(),
+            host: host_value.as_ref(),
             server_name: &conn.shared.hostname,
         },
     );
 
-    let host = switchyard_rule::normalize_host(host_raw.as_deref().unwrap_or(""));
+    let host_str = host_value
+        .as_ref()
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let host = switchyard_rule::normalize_host(host_str);
     let snapshot = conn.shared.snapshot.load();
     let Some(tables) = snapshot.http.get(spec.index) else {
         return not_found();
@@ -339,6 +336,14 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         &tables.plain
     };
     let handler = {
+        let routing_path = match switchyard_rule::routing_path(parts.uri.path(), spec.sanitize_path)
+        {
+            Ok(p) => p,
+            Err(e) => {
+                debug!(path = parts.uri.path(), error = %e, "rejecting request path");
+                return bad_request();
+            }
+        };
         let view = switchyard_rule::HttpRequestView {
             host: &host,
             method: parts.method.as_str(),

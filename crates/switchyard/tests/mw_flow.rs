@@ -1,0 +1,189 @@
+//! Flow-control middlewares through the running proxy: retry, errors, circuitBreaker, buffering.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::*;
+
+/// A dynamic config: `routers` and `middlewares` are YAML fragments indented for their section;
+/// `services` likewise (each service a load balancer over the given URLs).
+fn dynamic(routers: &str, services: &[(&str, Vec<String>)], middlewares: &str) -> String {
+    let mut s = format!("http:\n  routers:\n{routers}  services:\n");
+    for (name, urls) in services {
+        s.push_str(&format!(
+            "    {name}:\n      loadBalancer:\n        servers:\n"
+        ));
+        for u in urls {
+            s.push_str(&format!("          - url: \"{u}\"\n"));
+        }
+    }
+    s.push_str(&format!("  middlewares:\n{middlewares}"));
+    s
+}
+
+fn router(name: &str, rule: &str, service: &str, middlewares: &str) -> String {
+    format!("    {name}:\n      rule: \"{rule}\"\n      service: {service}\n      middlewares: [{middlewares}]\n")
+}
+
+/// A URL nothing listens on.
+fn dead_url() -> String {
+    format!("http://127.0.0.1:{}", free_port())
+}
+
+/// A server that accepts connections, reads the request head and closes without answering;
+/// it counts the connections.
+fn hang_up_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let c = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            c.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+        }
+    });
+    (url, count)
+}
+
+fn count_in_logs(proxy: &Proxy, needle: &str) -> usize {
+    proxy.logs().matches(needle).count()
+}
+
+// ---------------------------------------------------------------------------------------------
+// retry
+
+#[test]
+fn retry_recovers_from_a_dead_server() {
+    let b = Backend::start("live");
+    let routers = router("r", "PathPrefix(`/`)", "s", "retry");
+    let mws = "    retry:\n      retry:\n        attempts: 2\n";
+    let proxy = Proxy::start(
+        &dynamic(&routers, &[("s", vec![dead_url(), b.url()])], mws),
+        "",
+    );
+    // Round robin alternates, so every first attempt lands on the dead server (the retry took
+    // the live server's turn) and is retried on the live one.
+    for _ in 0..6 {
+        let r = get(proxy.web(), "x", "/");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-backend"), Some("live"));
+    }
+    assert_eq!(b.hits.load(Ordering::SeqCst), 6);
+    assert_eq!(count_in_logs(&proxy, "retry: new attempt"), 6);
+}
+
+#[test]
+fn retry_gives_up_after_attempts_and_keeps_the_body() {
+    let routers = router("r", "PathPrefix(`/`)", "s", "retry");
+    let mws = "    retry:\n      retry:\n        attempts: 3\n        initialInterval: 20ms\n";
+    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![dead_url()])], mws), "");
+    let start = std::time::Instant::now();
+    let r = request(proxy.web(), "POST", "/", "x", &[], "payload");
+    assert_eq!(r.status, 502);
+    assert_eq!(count_in_logs(&proxy, "retry: new attempt"), 2);
+    // Two waits of 20–40 ms each (randomized ±50%, growing to 2× the initial interval).
+    assert!(start.elapsed() >= std::time::Duration::from_millis(20));
+
+    // A POST whose first attempt hit the dead server still reaches the live one with its body.
+    let b = Backend::start("live");
+    proxy.set_dynamic(&dynamic(&routers, &[("s", vec![dead_url(), b.url()])], mws));
+    proxy.eventually("new config", || {
+        let r = request(proxy.web(), "POST", "/", "x", &[], "payload");
+        r.status == 200 && r.text().contains("body: payload\n")
+    });
+    for _ in 0..4 {
+        let r = request(proxy.web(), "POST", "/", "x", &[], "payload");
+        assert_eq!(r.status, 200);
+        assert!(r.text().contains("body: payload\n"), "{}", r.text());
+    }
+}
+
+#[test]
+fn retry_stops_once_the_upstream_answered() {
+    let b = Backend::start("b");
+    let (hang_up, connections) = hang_up_server();
+    let routers = format!(
+        "{}{}",
+        router("r", "PathPrefix(`/`)", "s", "retry"),
+        router("h", "PathPrefix(`/hangup`)", "h", "retry")
+    );
+    let mws = "    retry:\n      retry:\n        attempts: 3\n";
+    let proxy = Proxy::start(
+        &dynamic(&routers, &[("s", vec![b.url()]), ("h", vec![hang_up])], mws),
+        "",
+    );
+    // An error status from the upstream is an answer: no retry by default.
+    let r = get(proxy.web(), "x", "/status/503");
+    assert_eq!(r.status, 503);
+    assert_eq!(b.hits.load(Ordering::SeqCst), 1);
+    // The upstream got the request and hung up: sending it again could repeat its effect.
+    let r = get(proxy.web(), "x", "/hangup");
+    assert_eq!(r.status, 502);
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn retry_on_status_codes() {
+    let b = Backend::start("b");
+    let routers = format!(
+        "{}{}{}",
+        router("r", "PathPrefix(`/`)", "s", "retry"),
+        router("post", "PathPrefix(`/post`)", "s", "retrypost, strip"),
+        router("small", "PathPrefix(`/small`)", "s", "retrysmall, strip")
+    );
+    let mws = "    retry:\n      retry:\n        attempts: 3\n        status: [\"500-599\"]\n    retrypost:\n      retry:\n        attempts: 3\n        status: [\"418,500-599\"]\n        retryNonIdempotentMethod: true\n    retrysmall:\n      retry:\n        attempts: 3\n        status: [\"500-599\"]\n        maxRequestBodyBytes: 4\n    strip:\n      stripPrefix:\n        prefixes: [\"/post\", \"/small\"]\n";
+    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![b.url()])], mws), "");
+    let hits = || b.hits.load(Ordering::SeqCst);
+
+    // Every attempt answered 503: three attempts, the last answer goes to the client.
+    let r = get(proxy.web(), "x", "/status/503");
+    assert_eq!(r.status, 503);
+    assert_eq!(hits(), 3);
+    // A status outside the list is returned at once.
+    let r = get(proxy.web(), "x", "/status/404");
+    assert_eq!(r.status, 404);
+    assert_eq!(hits(), 4);
+    // POST is not retried on status unless retryNonIdempotentMethod.
+    let r = request(proxy.web(), "POST", "/status/500", "x", &[], "data");
+    assert_eq!(r.status, 500);
+    assert_eq!(hits(), 5);
+    let r = request(proxy.web(), "POST", "/post/status/418", "x", &[], "data");
+    assert_eq!(r.status, 418);
+    assert_eq!(hits(), 8);
+    // The buffered body is sent again with every attempt.
+    let r = request(proxy.web(), "PUT", "/post/echo", "x", &[], "data");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("body: data\n"), "{}", r.text());
+    assert_eq!(hits(), 9);
+    // Within maxRequestBodyBytes the status retry works...
+    let r = request(proxy.web(), "PUT", "/small/status/502", "x", &[], "1234");
+    assert_eq!(r.status, 502);
+    assert_eq!(hits(), 12);
+    // ...a larger body is streamed, and only network errors could be retried.
+    let r = request(proxy.web(), "PUT", "/small/status/502", "x", &[], "12345");
+    assert_eq!(r.status, 502);
+    assert_eq!(hits(), 13);
+    let r = request(proxy.web(), "PUT", "/small/echo", "x", &[], "12345");
+    assert!(r.text().contains("body: 12345\n"), "{}", r.text());
+}
+
+#[test]
+fn retry_timeout_ends_the_retries() {
+    let b = Backend::start("b");
+    let routers = router("r", "PathPrefix(`/`)", "s", "retry");
+    let mws = "    retry:\n      retry:\n        attempts: 10\n        initialInterval: 150ms\n        timeout: 200ms\n        status: [\"503\"]\n";
+    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![b.url()])], mws), "");
+    let r = get(proxy.web(), "x", "/status/503");
+    assert_eq!(r.status, 503);
+    // Waits of at least 75 ms each: the 200 ms budget allows 2 to 4 attempts, never 10.
+    let hits = b.hits.load(Ordering::SeqCst);
+    assert!((2..=4).contains(&hits), "{hits} attempts");
+}
