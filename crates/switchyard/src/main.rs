@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use switchyard::config::{self, LoadedStatic};
 
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "Switchyard, a Traefik v3 compatible edge router.
 
 Usage:
