@@ -65,6 +65,12 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
     let health = Arc::new(Health::default());
     let default_cert = crate::tls::certs::generate_default()
         .map_err(|e| format!("cannot generate the default TLS certificate: {e}"))?;
+    // A resolver that cannot work is disabled and reported; the rest of the proxy runs.
+    let (acme, acme_errors) = crate::acme::CertificateResolvers::new(&config);
+    for e in &acme_errors {
+        error!("{e}");
+    }
+    let acme = Arc::new(acme);
     let ctx = Arc::new(CompileContext {
         entry_points,
         default_syntax,
@@ -77,12 +83,14 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         middleware_state: Arc::default(),
         service_state: Arc::default(),
         default_cert,
+        acme: acme.clone(),
     });
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::empty(&ctx.default_cert)),
         health,
         hostname: HeaderValue::from_str(&hostname)
             .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
+        acme: acme.challenges(),
     });
     Ok(Prepared {
         config,

@@ -7,9 +7,11 @@
 //! - [`runtime`] keeps the latest configuration of each provider, merges, validates and compiles
 //!   it into an immutable [`runtime::Snapshot`] that is swapped atomically.
 //! - [`http`] is the data plane: entry points, routing, services, the proxy and its upstream pools.
+//! - [`acme`] obtains and renews certificates from ACME CAs (`certificatesResolvers`).
 //! - [`observe`] sets up logging.
 #![forbid(unsafe_code)]
 
+pub mod acme;
 pub mod app;
 pub mod check;
 pub mod config;

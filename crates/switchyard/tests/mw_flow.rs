@@ -10,19 +10,18 @@ use std::sync::Arc;
 
 use common::*;
 
-/// A dynamic config: `routers` and `middlewares` are YAML fragments indented for their section;
-/// `services` likewise (each service a load balancer over the given URLs).
-fn dynamic(routers: &str, services: &[(&str, Vec<String>)], middlewares: &str) -> String {
-    let mut s = format!("http:\n  routers:\n{routers}  services:\n");
-    for (name, urls) in services {
-        s.push_str(&format!(
-            "    {name}:\n      loadBalancer:\n        servers:\n"
-        ));
-        for u in urls {
-            s.push_str(&format!("          - url: \"{u}\"\n"));
-        }
+/// A dynamic config from YAML fragments indented for their section (see [`router`], [`lb`]).
+fn dynamic(routers: &str, services: &str, middlewares: &str) -> String {
+    format!("http:\n  routers:\n{routers}  services:\n{services}  middlewares:\n{middlewares}")
+}
+
+/// A load balancer service over `urls`; `extra` holds more loadBalancer options (YAML lines
+/// indented by 8).
+fn lb(name: &str, urls: &[String], extra: &str) -> String {
+    let mut s = format!("    {name}:\n      loadBalancer:\n{extra}        servers:\n");
+    for u in urls {
+        s.push_str(&format!("          - url: \"{u}\"\n"));
     }
-    s.push_str(&format!("  middlewares:\n{middlewares}"));
     s
 }
 
@@ -66,7 +65,7 @@ fn retry_recovers_from_a_dead_server() {
     let routers = router("r", "PathPrefix(`/`)", "s", "retry");
     let mws = "    retry:\n      retry:\n        attempts: 2\n";
     let proxy = Proxy::start(
-        &dynamic(&routers, &[("s", vec![dead_url(), b.url()])], mws),
+        &dynamic(&routers, &lb("s", &[dead_url(), b.url()], ""), mws),
         "",
     );
     // Round robin alternates, so every first attempt lands on the dead server (the retry took
@@ -84,7 +83,7 @@ fn retry_recovers_from_a_dead_server() {
 fn retry_gives_up_after_attempts_and_keeps_the_body() {
     let routers = router("r", "PathPrefix(`/`)", "s", "retry");
     let mws = "    retry:\n      retry:\n        attempts: 3\n        initialInterval: 20ms\n";
-    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![dead_url()])], mws), "");
+    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[dead_url()], ""), mws), "");
     let start = std::time::Instant::now();
     let r = request(proxy.web(), "POST", "/", "x", &[], "payload");
     assert_eq!(r.status, 502);
@@ -94,7 +93,11 @@ fn retry_gives_up_after_attempts_and_keeps_the_body() {
 
     // A POST whose first attempt hit the dead server still reaches the live one with its body.
     let b = Backend::start("live");
-    proxy.set_dynamic(&dynamic(&routers, &[("s", vec![dead_url(), b.url()])], mws));
+    proxy.set_dynamic(&dynamic(
+        &routers,
+        &lb("s", &[dead_url(), b.url()], ""),
+        mws,
+    ));
     proxy.eventually("new config", || {
         let r = request(proxy.web(), "POST", "/", "x", &[], "payload");
         r.status == 200 && r.text().contains("body: payload\n")
@@ -117,7 +120,11 @@ fn retry_stops_once_the_upstream_answered() {
     );
     let mws = "    retry:\n      retry:\n        attempts: 3\n";
     let proxy = Proxy::start(
-        &dynamic(&routers, &[("s", vec![b.url()]), ("h", vec![hang_up])], mws),
+        &dynamic(
+            &routers,
+            &[lb("s", &[b.url()], ""), lb("h", &[hang_up], "")].concat(),
+            mws,
+        ),
         "",
     );
     // An error status from the upstream is an answer: no retry by default.
@@ -140,7 +147,7 @@ fn retry_on_status_codes() {
         router("small", "PathPrefix(`/small`)", "s", "retrysmall, strip")
     );
     let mws = "    retry:\n      retry:\n        attempts: 3\n        status: [\"500-599\"]\n    retrypost:\n      retry:\n        attempts: 3\n        status: [\"418,500-599\"]\n        retryNonIdempotentMethod: true\n    retrysmall:\n      retry:\n        attempts: 3\n        status: [\"500-599\"]\n        maxRequestBodyBytes: 4\n    strip:\n      stripPrefix:\n        prefixes: [\"/post\", \"/small\"]\n";
-    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![b.url()])], mws), "");
+    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[b.url()], ""), mws), "");
     let hits = || b.hits.load(Ordering::SeqCst);
 
     // Every attempt answered 503: three attempts, the last answer goes to the client.
@@ -180,10 +187,101 @@ fn retry_timeout_ends_the_retries() {
     let b = Backend::start("b");
     let routers = router("r", "PathPrefix(`/`)", "s", "retry");
     let mws = "    retry:\n      retry:\n        attempts: 10\n        initialInterval: 150ms\n        timeout: 200ms\n        status: [\"503\"]\n";
-    let proxy = Proxy::start(&dynamic(&routers, &[("s", vec![b.url()])], mws), "");
+    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[b.url()], ""), mws), "");
     let r = get(proxy.web(), "x", "/status/503");
     assert_eq!(r.status, 503);
     // Waits of at least 75 ms each: the 200 ms budget allows 2 to 4 attempts, never 10.
     let hits = b.hits.load(Ordering::SeqCst);
     assert!((2..=4).contains(&hits), "{hits} attempts");
+}
+
+// ---------------------------------------------------------------------------------------------
+// errors
+
+#[test]
+fn errors_serve_pages_from_another_service() {
+    let b = Backend::start("b");
+    let pages = Backend::start("pages");
+    let routers = format!(
+        "{}{}{}{}",
+        router("r", "PathPrefix(`/`) && !PathPrefix(`/broken`)", "s", "err").replace(
+            "      service: s\n",
+            "      service: s\n      priority: 1\n"
+        ),
+        router("nohost", "PathPrefix(`/nohost`)", "s", "errnohost, strip"),
+        router("dead", "PathPrefix(`/dead`)", "dead", "err"),
+        router("broken", "PathPrefix(`/broken`)", "s", "errmissing"),
+    );
+    let mws = "    err:\n      errors:\n        status: [\"500-599\", \"404\"]\n        statusRewrites: {\"502\": 404, \"503-504\": 410}\n        service: pages\n        query: \"/page/{status}/{originalStatus}?u={url}\"\n    errnohost:\n      errors:\n        status: [\"418\"]\n        service: pagesnohost\n        errorRequestHeaders: [X-Keep]\n    errmissing:\n      errors:\n        status: [\"500\"]\n        service: nothere\n    strip:\n      stripPrefix:\n        prefixes: [\"/nohost\"]\n";
+    let services = [
+        lb("s", &[b.url()], ""),
+        lb("pages", &[pages.url()], ""),
+        lb(
+            "pagesnohost",
+            &[pages.url()],
+            "        passHostHeader: false\n",
+        ),
+        lb("dead", &[dead_url()], ""),
+    ]
+    .concat();
+    let config = dynamic(&routers, &services, mws);
+    let proxy = Proxy::start(&config, "");
+
+    // The upstream's 502 becomes a 404 (statusRewrites) with the page's headers and body; the page
+    // request is a GET carrying the client's Host and headers.
+    let r = request(
+        proxy.web(),
+        "GET",
+        "/status/502?a=b&c=d%20e",
+        "example.com",
+        &[("X-Custom", "1")],
+        "",
+    );
+    assert_eq!(r.status, 404);
+    assert_eq!(r.header("x-backend"), Some("pages"));
+    let page = r.text();
+    assert!(
+        page.contains(
+            "target: /page/404/502?u=http%3A%2F%2Fexample.com%2Fstatus%2F502%3Fa%3Db%26c%3Dd%2520e\n"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("method: GET\n"), "{page}");
+    assert!(page.contains("host: example.com\n"), "{page}");
+    assert!(page.contains("x-custom: 1\n"), "{page}");
+    let r = get(proxy.web(), "x", "/status/503");
+    assert_eq!(r.status, 410);
+    assert!(r.text().contains("target: /page/410/503?"), "{}", r.text());
+    let r = get(proxy.web(), "x", "/status/500");
+    assert_eq!(r.status, 500);
+    assert!(r.text().contains("target: /page/500/500?"), "{}", r.text());
+    // Other statuses pass untouched.
+    let r = get(proxy.web(), "x", "/status/403");
+    assert_eq!(r.status, 403);
+    assert_eq!(r.header("x-backend"), Some("b"));
+    let r = get(proxy.web(), "x", "/ok");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-backend"), Some("b"));
+    // The proxy's own 502 (unreachable upstream) is caught too.
+    let r = get(proxy.web(), "x", "/dead");
+    assert_eq!(r.status, 404);
+    assert!(r.text().contains("target: /page/404/502?"), "{}", r.text());
+    // passHostHeader false on the error service, errorRequestHeaders, no query: GET /.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/nohost/status/418",
+        "example.com",
+        &[("X-Keep", "k"), ("X-Drop", "d")],
+        "body",
+    );
+    assert_eq!(r.status, 418);
+    let page = r.text();
+    assert!(page.contains("target: /\n"), "{page}");
+    assert!(page.contains(&format!("host: {}\n", pages.addr)), "{page}");
+    assert!(page.contains("x-keep: k\n"), "{page}");
+    assert!(!page.contains("x-drop"), "{page}");
+    // A missing error service disables the middleware and its routers.
+    assert_eq!(get(proxy.web(), "x", "/broken").status, 404);
+    assert!(proxy.logs().contains("errors.service"), "{}", proxy.logs());
 }

@@ -173,10 +173,6 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
     add(cfg.access_log.is_some(), "accessLog");
     add(cfg.metrics.is_some(), "metrics");
     add(cfg.tracing.is_some(), "tracing");
-    add(
-        !cfg.certificates_resolvers.is_empty(),
-        "certificatesResolvers",
-    );
     add(cfg.tcp_servers_transport.is_some(), "tcpServersTransport");
     add(cfg.host_resolver.is_some(), "hostResolver");
     add(cfg.experimental.is_some(), "experimental");

@@ -96,16 +96,11 @@ impl ForwardedPolicy {
     pub fn apply(&self, headers: &mut HeaderMap, req: &ForwardedRequest<'_>) {
         let trusted = self.is_trusted(req.peer);
         if !trusted {
-            for name in UNTRUSTED {
-                headers.remove(*name);
-            }
-            // Underscore spellings some servers treat as the same header.
+            // One pass over the request's headers (usually a handful) instead of a removal per
+            // managed name; underscore spellings count, since some servers treat them the same.
             let spoofed: Vec<HeaderName> = headers
                 .keys()
-                .filter(|k| {
-                    let k = k.as_str();
-                    k.contains('_') && UNTRUSTED.contains(&k.replace('_', "-").as_str())
-                })
+                .filter(|k| is_managed_spelling(k.as_str()))
                 .cloned()
                 .collect();
             for name in spoofed {
@@ -207,6 +202,20 @@ impl ForwardedPolicy {
                 headers.remove(&name);
             }
         }
+    }
+}
+
+/// Whether `name` (lower-case) is one of the managed headers, also when spelled with `_`.
+fn is_managed_spelling(name: &str) -> bool {
+    let b = name.as_bytes();
+    // Cheap pre-filter: every managed name starts with `x-`/`x_`.
+    if b.len() < 6 || b[0] != b'x' || (b[1] != b'-' && b[1] != b'_') {
+        return false;
+    }
+    if name.contains('_') {
+        UNTRUSTED.contains(&name.replace('_', "-").as_str())
+    } else {
+        UNTRUSTED.contains(&name)
     }
 }
 

@@ -153,7 +153,8 @@ async fn connection(
         .load()
         .http
         .get(conn.spec.index)
-        .is_some_and(|t| t.has_tls);
+        .is_some_and(|t| t.has_tls)
+        || conn.shared.acme.tls_pending();
     let limit = conn
         .spec
         .read_timeout
@@ -196,6 +197,15 @@ async fn handshake(
         .client_hello()
         .server_name()
         .map(|s| Arc::from(s.to_ascii_lowercase()));
+    // ACME TLS-ALPN-01: a validation handshake gets the challenge certificate, then the
+    // connection ends (RFC 8737); it never reaches the routers.
+    if let Some(config) = acme_tls_alpn(&conn.shared, &start, sni.as_deref()) {
+        if let Ok(Ok(mut tls)) = tokio::time::timeout(limit, start.into_stream(config)).await {
+            debug!(peer = %conn.ctx.peer, sni = ?sni, "answered an ACME TLS-ALPN-01 challenge");
+            let _ = tokio::io::AsyncWriteExt::shutdown(&mut tls).await;
+        }
+        return None;
+    }
     let (name, config) = {
         let snapshot = conn.shared.snapshot.load();
         let options = snapshot
@@ -219,6 +229,24 @@ async fn handshake(
         }
         Err(_) => None,
     }
+}
+
+/// The TLS-ALPN-01 configuration when the client offers only-`acme-tls/1` style ALPN and a
+/// challenge for its SNI is pending.
+fn acme_tls_alpn(
+    shared: &Shared,
+    start: &tokio_rustls::StartHandshake<TcpStream>,
+    sni: Option<&str>,
+) -> Option<Arc<rustls::ServerConfig>> {
+    if !shared.acme.tls_pending() {
+        return None;
+    }
+    let hello = start.client_hello();
+    let mut alpn = hello.alpn()?;
+    if !alpn.any(|p| p == crate::acme::challenge::ACME_TLS_ALPN) {
+        return None;
+    }
+    shared.acme.tls_alpn01(sni?)
 }
 
 /// Runs HTTP/1.1 or HTTP/2 on an established connection until it ends or the drain closes it.
@@ -295,6 +323,13 @@ fn bad_request() -> Response<Body> {
 /// Normalises the request as the entry point says, routes it and calls the handler.
 async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
     let spec = &conn.spec;
+    // ACME HTTP-01, answered on the challenge entry points before any router (Traefik's
+    // `acme-http@internal` at the highest priority).
+    if !conn.ctx.tls {
+        if let Some(answer) = conn.shared.acme.http01(&spec.name, req.uri().path()) {
+            return acme_http01(answer);
+        }
+    }
     let (mut parts, body) = req.into_parts();
     if let Some(uri) =
         normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons)
@@ -370,6 +405,23 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
     let body = body.map_err(|e| Box::new(DownstreamBodyError(e)) as super::body::BoxError);
     let req = Request::from_parts(parts, body.boxed());
     handler.call(req, &conn.ctx).await
+}
+
+/// The HTTP-01 response: the key authorization, or Traefik's empty 404 for an unknown token.
+fn acme_http01(answer: crate::acme::Http01Answer) -> Response<Body> {
+    let (status, body) = match answer {
+        crate::acme::Http01Answer::KeyAuthorization(k) => (StatusCode::OK, super::body::full(k)),
+        crate::acme::Http01Answer::Unknown => (StatusCode::NOT_FOUND, super::body::empty()),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = status;
+    if status == StatusCode::OK {
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+    }
+    resp
 }
 
 /// The request target to forward when the entry point changes it: dot-segments cleaned

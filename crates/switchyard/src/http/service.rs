@@ -1,6 +1,12 @@
 //! Compiled services: what a matched router hands the request to. A [`Handler`] is a router's
-//! compiled target; a [`Service`] is a load balancer over upstream servers, a weighted set of other
-//! services, or an internal service (`ping@internal`, `noop@internal`, ...).
+//! compiled target; a [`Service`] is a load balancer over upstream servers
+//! ([`super::load_balancer`]), a composition of other services (weighted, mirroring, failover,
+//! highest random weight), a service wrapped in its own middlewares (3.7), or an internal service
+//! (`ping@internal`, `noop@internal`, ...).
+//!
+//! Health propagates upwards on demand: [`Service::is_up`] reads the servers' atomics, so a parent
+//! with `healthCheck: {}` skips children whose servers are all down without any registration or
+//! callbacks, and a reload needs no rewiring.
 
 use std::sync::Arc;
 
@@ -10,8 +16,8 @@ use super::balancer::WeightedRoundRobin;
 use super::body::{text_response, Body};
 pub use super::ctx::RequestCtx;
 use super::internal::Internal;
-use super::proxy;
-use super::upstream::UpstreamClient;
+pub use super::load_balancer::{LoadBalancer, UpstreamScheme, UpstreamServer};
+use super::sticky::Sticky;
 use crate::middleware::{Middleware, Next};
 
 /// A router's compiled target: its middlewares (entry point's, router's, service's, flattened)
@@ -48,13 +54,41 @@ impl Service {
     pub async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
         match self {
             Service::LoadBalancer(lb) => lb.call(req, ctx).await,
-            Service::Weighted(w) => match w.wrr.as_ref().map(|wrr| &w.children[wrr.pick()]) {
-                Some(child) => Box::pin(child.call(req, ctx)).await,
-                None => no_available_server(),
-            },
+            Service::Weighted(w) => Box::pin(w.call(req, ctx)).await,
             Service::Internal(internal) => internal.call(req, ctx),
         }
     }
+
+    /// Whether the service can take requests: some server (or child) is up.
+    pub fn is_up(&self) -> bool {
+        match self {
+            Service::LoadBalancer(lb) => lb.is_up(),
+            Service::Weighted(w) => w.is_up(),
+            Service::Internal(_) => true,
+        }
+    }
+
+    /// Whether a parent with `healthCheck: {}` may follow this service's health (Traefik's
+    /// `RegisterStatusUpdater`).
+    pub fn health_support(&self) -> HealthSupport {
+        match self {
+            Service::LoadBalancer(lb) if lb.health_checked => HealthSupport::Enabled,
+            Service::LoadBalancer(lb) => HealthSupport::Disabled(lb.strategy.label()),
+            Service::Weighted(w) if w.health_check => HealthSupport::Enabled,
+            Service::Weighted(_) => HealthSupport::Disabled("weighted"),
+            Service::Internal(_) => HealthSupport::Unsupported,
+        }
+    }
+}
+
+/// Whether a service's health can be followed by a parent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HealthSupport {
+    Enabled,
+    /// The service could, but has no health check configured; its kind, for the error message.
+    Disabled(&'static str),
+    /// The service has no notion of health (internal services).
+    Unsupported,
 }
 
 /// Traefik's answer when a service has nothing to send the request to.
@@ -62,48 +96,51 @@ pub fn no_available_server() -> Response<Body> {
     text_response(StatusCode::SERVICE_UNAVAILABLE, "no available server\n")
 }
 
-/// The scheme Switchyard speaks to one upstream server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UpstreamScheme {
-    Http,
-    Https,
-    H2c,
-}
-
-/// One upstream server of a load balancer.
-#[derive(Debug)]
-pub struct UpstreamServer {
-    /// The URL as configured (for logs, later for the API and access log).
-    pub url: Arc<str>,
-    pub scheme: UpstreamScheme,
-    pub authority: http::uri::Authority,
-    /// With `preservePath`, the server URL's path, joined in front of the request path.
-    pub path_prefix: Option<String>,
-}
-
-/// `loadBalancer` service: weighted round robin over its servers.
-#[derive(Debug)]
-pub struct LoadBalancer {
-    pub name: Arc<str>,
-    pub servers: Vec<UpstreamServer>,
-    pub wrr: Option<WeightedRoundRobin>,
-    pub pass_host_header: bool,
-    pub client: Arc<UpstreamClient>,
-}
-
-impl LoadBalancer {
-    async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
-        let Some(wrr) = &self.wrr else {
-            return no_available_server();
-        };
-        let server = &self.servers[wrr.pick()];
-        proxy::forward(self, server, req, ctx).await
-    }
-}
-
-/// `weighted` service: weighted round robin over other services.
+/// `weighted` service: weighted round robin over other services, optionally sticky, optionally
+/// following its children's health (`healthCheck: {}`).
 #[derive(Debug)]
 pub struct Weighted {
     pub children: Vec<Arc<Service>>,
+    pub weights: Vec<u32>,
     pub wrr: Option<WeightedRoundRobin>,
+    /// Cookie values name the children as written in the configuration.
+    pub sticky: Option<Sticky>,
+    pub health_check: bool,
+}
+
+impl Weighted {
+    async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
+        let sticky = self
+            .sticky
+            .as_ref()
+            .and_then(|s| s.target(req.headers()))
+            .filter(|&(i, _)| self.usable(i));
+        let (index, write_cookie) = match sticky {
+            Some(hit) => hit,
+            None => match self
+                .wrr
+                .as_ref()
+                .and_then(|w| w.pick_where(|i| self.usable(i)))
+            {
+                Some(i) => (i, self.sticky.is_some()),
+                None => return no_available_server(),
+            },
+        };
+        let mut resp = self.children[index].call(req, ctx).await;
+        if write_cookie {
+            if let Some(sticky) = &self.sticky {
+                sticky.set_cookie(resp.headers_mut(), index);
+            }
+        }
+        resp
+    }
+
+    fn usable(&self, i: usize) -> bool {
+        self.weights.get(i).is_some_and(|&w| w > 0)
+            && (!self.health_check || self.children[i].is_up())
+    }
+
+    fn is_up(&self) -> bool {
+        (0..self.children.len()).any(|i| self.usable(i))
+    }
 }

@@ -11,11 +11,24 @@
 //! [`MiddlewareState`], keyed by the middleware's qualified name and configuration.
 
 pub mod add_prefix;
+pub mod basic_auth;
 pub mod code_ranges;
+pub mod compress;
+pub mod content_type;
+pub mod digest_auth;
+pub mod encoded_characters;
+pub mod errors;
+pub mod forward_auth;
+pub mod headers;
+pub mod in_flight;
+pub mod ip_allow_list;
+pub mod rate_limit;
 pub mod redirect;
+pub mod registry;
 pub mod replace_path;
 pub mod replay;
 pub mod retry;
+pub mod source;
 pub mod strip_prefix;
 
 use std::fmt;
@@ -78,7 +91,11 @@ impl<'a> Next<'a> {
 
 /// Registries that outlive snapshots, for middlewares with state.
 #[derive(Debug, Default)]
-pub struct MiddlewareState {}
+pub struct MiddlewareState {
+    pub rate_limits: registry::Registry<rate_limit::RateLimitBuckets>,
+    pub in_flight: registry::Registry<in_flight::InFlightCounters>,
+    pub digest_sessions: registry::Registry<digest_auth::DigestSessions>,
+}
 
 /// Builds a middleware from its configuration. `name` is the qualified name (`name@provider`),
 /// the key for state in `state`. `chain` (and `errors`, which needs a service) are resolved by
@@ -115,8 +132,55 @@ pub fn build(
     if let Some(c) = &cfg.redirect_regex {
         return ok(redirect::RedirectRegex::new(c));
     }
+    if let Some(c) = &cfg.compress {
+        return ok(compress::Compress::new(c));
+    }
+    if let Some(c) = &cfg.forward_auth {
+        return ok(forward_auth::ForwardAuth::new(c));
+    }
     if let Some(c) = &cfg.retry {
         return ok(retry::Retry::new(c));
+    }
+    if let Some(c) = &cfg.headers {
+        return ok(headers::Headers::new(c));
+    }
+    if let Some(c) = &cfg.ip_allow_list {
+        return ok(ip_allow_list::IpAllowList::new(c));
+    }
+    if let Some(c) = &cfg.ip_white_list {
+        return ok(ip_allow_list::IpAllowList::white_list(c));
+    }
+    if let Some(c) = &cfg.in_flight_req {
+        let key = registry::state_key(name, c);
+        return ok(in_flight::InFlightReq::new(
+            c,
+            state.in_flight.get_or_insert_with(key, Default::default),
+        ));
+    }
+    if let Some(c) = &cfg.rate_limit {
+        let key = registry::state_key(name, c);
+        return ok(rate_limit::RateLimit::new(
+            c,
+            state.rate_limits.get_or_insert_with(key, Default::default),
+        ));
+    }
+    if let Some(c) = &cfg.basic_auth {
+        return ok(basic_auth::BasicAuth::new(c));
+    }
+    if let Some(c) = &cfg.digest_auth {
+        let key = registry::state_key(name, c);
+        return ok(digest_auth::DigestAuth::new(
+            c,
+            state
+                .digest_sessions
+                .get_or_insert_with(key, Default::default),
+        ));
+    }
+    if let Some(c) = &cfg.content_type {
+        return ok(content_type::ContentType::new(c));
+    }
+    if let Some(c) = &cfg.encoded_characters {
+        return ok(encoded_characters::EncodedCharacters::new(c));
     }
     None
 }

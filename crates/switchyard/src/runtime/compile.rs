@@ -60,6 +60,8 @@ pub struct CompileContext {
     pub service_state: Arc<crate::http::service_state::ServiceState>,
     /// The generated fallback certificate (Traefik's "TRAEFIK DEFAULT CERT"), made once.
     pub default_cert: LoadedCert,
+    /// ACME certificate resolvers: their certificates are served, routers' domains requested.
+    pub acme: Arc<crate::acme::CertificateResolvers>,
 }
 
 impl CompileContext {
@@ -113,6 +115,8 @@ pub(super) struct Compiler<'a> {
     pub(super) transports_used: HashSet<String>,
     pub(super) report: Report,
     pub(super) tls: &'a TlsSnapshot,
+    /// Domains routers want from certificate resolvers.
+    pub(super) acme_requests: Vec<crate::acme::DomainRequest>,
 }
 
 /// Routes of one entry point while they are collected.
@@ -128,7 +132,7 @@ struct EpRoutes {
 
 /// Compiles the latest configuration of every provider into a snapshot.
 pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfig>>) -> Snapshot {
-    let (tls, tls_errors) = crate::tls::compile(configs, &ctx.default_cert);
+    let (tls, tls_errors) = crate::tls::compile(configs, &ctx.default_cert, &ctx.acme);
     let mut c = Compiler {
         ctx,
         configs,
@@ -141,6 +145,7 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
             ..Report::default()
         },
         tls: &tls,
+        acme_requests: generated_cert_requests(configs),
     };
     let mut per_ep: Vec<EpRoutes> = ctx
         .entry_points
@@ -163,6 +168,7 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
     }
     ctx.upstreams.retain(&c.transports_used);
     let mut report = c.report;
+    let acme_requests = c.acme_requests;
     let http = per_ep
         .into_iter()
         .zip(&ctx.entry_points)
@@ -187,7 +193,31 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
         http,
         tls: Arc::new(tls),
         report,
+        acme_requests,
     }
+}
+
+/// `tls.stores.default.defaultGeneratedCert`: its domain is ordered like a router's.
+fn generated_cert_requests(
+    configs: &BTreeMap<String, Arc<DynamicConfig>>,
+) -> Vec<crate::acme::DomainRequest> {
+    let mut out = Vec::new();
+    for (provider, cfg) in configs {
+        let Some(tls) = &cfg.tls else { continue };
+        let Some(gen) = tls
+            .stores
+            .get("default")
+            .and_then(|s| s.default_generated_cert.as_ref())
+        else {
+            continue;
+        };
+        out.push(crate::acme::DomainRequest {
+            resolver: gen.resolver.clone().unwrap_or_default(),
+            names: crate::acme::generated_cert_names(gen),
+            origin: format!("tls.stores.default.defaultGeneratedCert@{provider}"),
+        });
+    }
+    out
 }
 
 impl Compiler<'_> {
@@ -282,9 +312,9 @@ impl Compiler<'_> {
             .as_ref()
             .and_then(|t| t.cert_resolver.as_deref())
             .filter(|r| !r.is_empty());
-        if let Some(r) = resolver {
+        if let Some(Err(e)) = resolver.map(|r| self.ctx.acme.check(r)) {
             warnings.push(format!(
-                "tls.certResolver {r:?}: certificate resolvers (ACME) are not supported yet; served with the configured certificates"
+                "tls.certResolver: {e}; served with the configured certificates"
             ));
         }
         if !router.parent_refs.is_empty() {
@@ -371,6 +401,9 @@ impl Compiler<'_> {
         });
         let precedence = self.ctx.precedence_rank(provider);
         let domains = rule.domains();
+        if let Some(r) = resolver.filter(|r| self.ctx.acme.check(r).is_ok()) {
+            self.acme_requests(r, &name, router, &domains);
+        }
         for (&i, tls_options) in eps.iter().zip(tls_per_ep) {
             let ep = &mut per_ep[i];
             let route = Route {
@@ -396,6 +429,33 @@ impl Compiler<'_> {
                     }
                     ep.secure.push(route);
                 }
+            }
+        }
+    }
+}
+
+impl Compiler<'_> {
+    /// The certificates a router with `tls.certResolver` wants: one per `tls.domains` entry, else
+    /// one for all its `Host()` names (as Traefik). Names that cannot be ordered are reported.
+    fn acme_requests(&mut self, resolver: &str, router: &str, cfg: &Router, hosts: &[String]) {
+        let sets: Vec<Vec<String>> = match cfg.tls.as_ref().map(|t| &t.domains) {
+            Some(d) if !d.is_empty() => d.iter().map(crate::acme::domain_names).collect(),
+            _ => vec![hosts.to_vec()],
+        };
+        for set in sets {
+            let (names, bad): (Vec<String>, Vec<String>) =
+                set.into_iter().partition(|n| crate::acme::valid_name(n));
+            if !bad.is_empty() {
+                self.report.tls.push(format!(
+                    "router {router}: tls.certResolver {resolver:?}: cannot order a certificate for {bad:?}; skipped"
+                ));
+            }
+            if !names.is_empty() {
+                self.acme_requests.push(crate::acme::DomainRequest {
+                    resolver: resolver.to_owned(),
+                    names,
+                    origin: router.to_owned(),
+                });
             }
         }
     }

@@ -98,6 +98,19 @@ impl Compiler<'_> {
             }
             return Ok(out);
         }
+        if let Some(errors) = &cfg.errors {
+            // The error page service lives in the middleware's provider namespace.
+            let service = match errors.service.as_deref().map(str::trim) {
+                Some(s) if !s.is_empty() => {
+                    let (n, p) = qualify(s, provider);
+                    self.service(&format!("{n}@{p}"))
+                        .map_err(|e| format!("errors.service: {e}"))?
+                }
+                _ => return Err("errors.service: required".to_owned()),
+            };
+            let m = middleware::errors::Errors::new(errors, service)?;
+            return Ok(vec![Arc::new(m)]);
+        }
         match middleware::build(qualified, cfg, &self.ctx.middleware_state) {
             Some(result) => result.map(|m| vec![m]),
             None => Err(format!(

@@ -31,16 +31,23 @@ pub struct Snapshot {
     pub tls: Arc<TlsSnapshot>,
     /// Status and errors of every object, for `check`, the logs and (later) the API.
     pub report: Report,
+    /// Domains the routers want from ACME certificate resolvers.
+    pub acme_requests: Vec<crate::acme::DomainRequest>,
 }
 
 impl Snapshot {
     /// A snapshot that routes nothing (before the first configuration is compiled).
     pub fn empty(default_cert: &crate::tls::certs::LoadedCert) -> Self {
-        let (tls, _) = crate::tls::compile(&Default::default(), default_cert);
+        let (tls, _) = crate::tls::compile(
+            &Default::default(),
+            default_cert,
+            &crate::acme::CertificateResolvers::default(),
+        );
         Self {
             http: Vec::new(),
             tls: Arc::new(tls),
             report: Report::default(),
+            acme_requests: Vec::new(),
         }
     }
 }
@@ -64,6 +71,8 @@ pub struct Shared {
     pub health: Arc<Health>,
     /// This host's name, sent as `X-Forwarded-Server`.
     pub hostname: HeaderValue,
+    /// ACME challenge answers (HTTP-01 tokens, TLS-ALPN-01 certificates) served before routing.
+    pub acme: Arc<crate::acme::Challenges>,
 }
 
 /// The machine's hostname, as Go's `os.Hostname` would give it.

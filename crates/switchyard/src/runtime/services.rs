@@ -6,14 +6,23 @@
 use std::sync::Arc;
 
 use http::uri::Authority;
-use switchyard_model::config::dynamic::{LoadBalancer as LbConfig, Service as ServiceConfig};
+use switchyard_model::config::dynamic::{
+    LoadBalancer as LbConfig, Service as ServiceConfig, Weighted as WeightedConfig,
+};
 
 use super::compile::{qualify, Compiler};
 use super::internal;
 use super::report::{ObjectReport, Status};
 use crate::http::balancer::WeightedRoundRobin;
+use crate::http::health::{self, HealthCheckSpec};
 use crate::http::internal::Internal;
-use crate::http::service::{LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted};
+use crate::http::passive::PassivePolicy;
+use crate::http::service::{
+    HealthSupport, LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted,
+};
+use crate::http::service_state::{BalancerIdentity, BalancerState};
+use crate::http::sticky::Sticky;
+use crate::http::strategy::Strategy;
 use crate::http::upstream::TransportSettings;
 
 impl Compiler<'_> {
@@ -93,26 +102,62 @@ impl Compiler<'_> {
                 .map(|lb| Arc::new(Service::LoadBalancer(lb)));
         }
         if let Some(w) = &cfg.weighted {
-            if w.sticky.is_some() || w.health_check.is_some() {
-                return Err("weighted: sticky and healthCheck are not supported yet".to_owned());
-            }
-            let mut children = Vec::new();
-            let mut weights = Vec::new();
-            for (i, s) in w.services.iter().enumerate() {
-                let Some(child) = s.name.as_deref().filter(|n| !n.is_empty()) else {
-                    return Err(format!("weighted.services[{i}].name is required"));
-                };
-                let (n, p) = qualify(child, &provider);
-                let child = self
-                    .service(&format!("{n}@{p}"))
-                    .map_err(|e| format!("weighted.services[{i}]: {e}"))?;
-                children.push(child);
-                weights.push(s.weight.unwrap_or(1));
-            }
-            let wrr = WeightedRoundRobin::new(&weights);
-            return Ok(Arc::new(Service::Weighted(Weighted { children, wrr })));
+            return self
+                .weighted(qualified, &provider, w)
+                .map(|w| Arc::new(Service::Weighted(w)));
         }
         Err(format!("service type {:?} is not supported yet", types[0]))
+    }
+
+    /// Builds the child services of a composite service: `(name as written, service)`.
+    fn children(
+        &mut self,
+        provider: &str,
+        option: &str,
+        names: &[Option<String>],
+    ) -> Result<Vec<(String, Arc<Service>)>, String> {
+        let mut out = Vec::with_capacity(names.len());
+        for (i, name) in names.iter().enumerate() {
+            let Some(name) = name.as_deref().filter(|n| !n.is_empty()) else {
+                return Err(format!("{option}[{i}].name is required"));
+            };
+            let (n, p) = qualify(name, provider);
+            let child = self
+                .service(&format!("{n}@{p}"))
+                .map_err(|e| format!("{option}[{i}]: {e}"))?;
+            out.push((name.to_owned(), child));
+        }
+        Ok(out)
+    }
+
+    fn weighted(
+        &mut self,
+        qualified: &str,
+        provider: &str,
+        w: &WeightedConfig,
+    ) -> Result<Weighted, String> {
+        let names: Vec<Option<String>> = w.services.iter().map(|s| s.name.clone()).collect();
+        let children = self.children(provider, "weighted.services", &names)?;
+        let health_check = w.health_check.is_some();
+        if health_check {
+            for (name, child) in &children {
+                require_health(child, name, qualified)?;
+            }
+        }
+        let weights: Vec<u32> = w.services.iter().map(|s| s.weight.unwrap_or(1)).collect();
+        let targets: Vec<&str> = children.iter().map(|(n, _)| n.as_str()).collect();
+        let sticky = w
+            .sticky
+            .as_ref()
+            .and_then(|s| s.cookie.as_ref())
+            .map(|c| Sticky::new(c, qualified, &targets, "weighted.sticky.cookie"));
+        Ok(Weighted {
+            wrr: WeightedRoundRobin::new(&weights),
+            children: children.into_iter().map(|(_, c)| c).collect(),
+            weights,
+            sticky,
+            health_check,
+        })
     }
 
     fn internal_service(&self, name: &str) -> Result<Arc<Service>, String> {
@@ -141,33 +186,21 @@ impl Compiler<'_> {
         provider: &str,
         lb: &LbConfig,
     ) -> Result<LoadBalancer, String> {
-        match lb.strategy.as_deref() {
-            None | Some("") => {}
-            Some(s) if s.eq_ignore_ascii_case("wrr") => {}
-            Some(s) => {
-                return Err(format!(
-                    "loadBalancer.strategy {s:?} is not supported yet (only wrr)"
-                ))
-            }
-        }
-        for (set, key) in [
-            (lb.sticky.is_some(), "sticky"),
-            (lb.health_check.is_some(), "healthCheck"),
-            (lb.passive_health_check.is_some(), "passiveHealthCheck"),
-        ] {
-            if set {
-                return Err(format!("loadBalancer.{key} is not supported yet"));
-            }
-        }
+        let strategy = Strategy::parse(lb.strategy.as_deref())?;
         let mut servers = Vec::new();
-        let mut weights = Vec::new();
         for (i, s) in lb.servers.iter().enumerate() {
             let url = s.url.as_deref().unwrap_or_default();
-            let server = parse_server_url(url, s.preserve_path.unwrap_or(false))
+            let mut server = parse_server_url(url, s.preserve_path.unwrap_or(false))
                 .map_err(|e| format!("loadBalancer.servers[{i}].url {url:?}: {e}"))?;
+            server.weight = s.weight.unwrap_or(1);
             servers.push(server);
-            weights.push(s.weight.unwrap_or(1));
         }
+        let health = lb
+            .health_check
+            .as_ref()
+            .map(HealthCheckSpec::new)
+            .transpose()?
+            .map(Arc::new);
         let (transport_key, settings) = match lb.servers_transport.as_deref() {
             None | Some("") | Some("default@internal") => (
                 "default@internal".to_owned(),
@@ -191,14 +224,63 @@ impl Compiler<'_> {
             .upstreams
             .get(&transport_key, &settings)
             .map_err(|e| format!("serversTransport \"{transport_key}\": {e}"))?;
-        self.transports_used.insert(transport_key);
+        self.transports_used.insert(transport_key.clone());
+
+        let urls: Vec<Arc<str>> = servers.iter().map(|s| s.url.clone()).collect();
+        let identity = BalancerIdentity {
+            servers: urls.iter().map(|u| u.to_string()).collect(),
+            health_check: lb.health_check.clone(),
+            passive_health_check: lb.passive_health_check.clone(),
+            transport: (transport_key, settings),
+        };
+        let state = self.ctx.service_state.balancer(qualified, identity, |id| {
+            let state = BalancerState::new(id);
+            if let Some(spec) = &health {
+                health::start(
+                    spec.clone(),
+                    qualified.into(),
+                    &state,
+                    &urls,
+                    client.clone(),
+                );
+            }
+            state
+        });
+        let targets: Vec<&str> = urls.iter().map(|u| &**u).collect();
+        let sticky = lb
+            .sticky
+            .as_ref()
+            .and_then(|s| s.cookie.as_ref())
+            .map(|c| Sticky::new(c, qualified, &targets, "loadBalancer.sticky.cookie"));
+        let weights: Vec<u32> = servers.iter().map(|s| s.weight).collect();
         Ok(LoadBalancer {
             name: qualified.into(),
             wrr: WeightedRoundRobin::new(&weights),
+            strategy,
             servers,
             pass_host_header: lb.pass_host_header.unwrap_or(true),
             client,
+            state,
+            sticky,
+            passive: lb
+                .passive_health_check
+                .as_ref()
+                .map(|p| PassivePolicy::new(p, health.is_some())),
+            health_checked: health.is_some(),
         })
+    }
+}
+
+/// A parent with `healthCheck: {}` needs every child to report its health.
+fn require_health(child: &Service, name: &str, parent: &str) -> Result<(), String> {
+    match child.health_support() {
+        HealthSupport::Enabled => Ok(()),
+        HealthSupport::Disabled(kind) => Err(format!(
+            "cannot register {name} as updater for {parent}: healthCheck not enabled in config for this {kind} service"
+        )),
+        HealthSupport::Unsupported => Err(format!(
+            "child service {name} of {parent} does not report its health (it cannot be health checked)"
+        )),
     }
 }
 
@@ -227,6 +309,7 @@ fn parse_server_url(url: &str, preserve_path: bool) -> Result<UpstreamServer, St
         scheme,
         authority,
         path_prefix,
+        weight: 1,
     })
 }
 

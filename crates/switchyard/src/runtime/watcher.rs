@@ -46,6 +46,8 @@ pub async fn run(
     let cert_changed = Arc::new(tokio::sync::Notify::new());
     let (files_tx, files_rx) = tokio::sync::watch::channel(Vec::new());
     tokio::spawn(super::cert_watch::run(files_rx, cert_changed.clone()));
+    // ACME resolvers signal the same way when they obtain or renew a certificate.
+    ctx.acme.start(cert_changed.clone());
 
     // The internal provider's routers (ping) serve from the start.
     swap(&ctx, &shared, &applied, &files_tx).await;
@@ -128,6 +130,7 @@ async fn swap(
         error!("{e}");
     }
     let routers = snapshot.report.routers.len();
+    ctx.acme.request(&snapshot.acme_requests);
     if *cert_files.borrow() != snapshot.tls.files {
         let _ = cert_files.send(snapshot.tls.files.clone());
     }

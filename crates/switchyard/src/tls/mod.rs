@@ -44,12 +44,18 @@ impl TlsSnapshot {
 /// Builds the TLS snapshot from every provider's `tls` section. Problems (an unreadable
 /// certificate, invalid options, `default` options defined twice) are returned as messages and the
 /// offending object is skipped; everything else is served.
+///
+/// Certificates obtained by ACME resolvers (`acme`) are served too; a configured certificate for
+/// the same name wins over them. `defaultGeneratedCert` picks the default certificate among them.
 pub fn compile(
     configs: &BTreeMap<String, Arc<DynamicConfig>>,
     generated_default: &LoadedCert,
+    acme: &crate::acme::CertificateResolvers,
 ) -> (TlsSnapshot, Vec<String>) {
     let mut errors = Vec::new();
-    let mut certs: Vec<LoadedCert> = Vec::new();
+    // ACME certificates first: on a name both serve, the configured certificate (later) wins.
+    let mut certs: Vec<LoadedCert> = acme.certificates();
+    let mut generated: Option<LoadedCert> = None;
     let mut default_cert: Option<LoadedCert> = None;
     let mut options: BTreeMap<String, TlsOptions> = BTreeMap::new();
     let mut default_defined_by: Vec<String> = Vec::new();
@@ -89,10 +95,16 @@ pub fn compile(
                     Err(e) => errors.push(format!("tls.stores.default.defaultCertificate@{provider}: {e}; using the generated default certificate")),
                 }
             }
-            if store.default_generated_cert.is_some() {
-                errors.push(format!(
-                    "tls.stores.default.defaultGeneratedCert@{provider}: certificate resolvers are not supported yet; ignored"
-                ));
+            if let Some(gen) = &store.default_generated_cert {
+                // ACME side (the order itself) is requested by runtime::compile.
+                let resolver = gen.resolver.as_deref().unwrap_or_default();
+                let names = crate::acme::generated_cert_names(gen);
+                match acme.check(resolver) {
+                    Err(e) => errors.push(format!(
+                        "tls.stores.default.defaultGeneratedCert@{provider}: {e}; using the default certificate"
+                    )),
+                    Ok(()) => generated = acme.certificate_for(resolver, &names),
+                }
             }
         }
     }
@@ -105,7 +117,10 @@ pub fn compile(
     }
     options.entry(DEFAULT_OPTIONS.to_owned()).or_default();
 
-    let default = default_cert.unwrap_or_else(|| generated_default.clone());
+    // Traefik: an ACME-generated default certificate takes precedence over defaultCertificate.
+    let default = generated
+        .or(default_cert)
+        .unwrap_or_else(|| generated_default.clone());
     let mut files: Vec<PathBuf> = certs
         .iter()
         .chain(std::iter::once(&default))

@@ -530,3 +530,251 @@ fn parse_complete(buf: &[u8]) -> Option<(RawResponse, usize)> {
     let resp = parse_response(&buf[..end + len])?;
     Some((resp, end + len))
 }
+
+/// A backend that answers every request with the same raw HTTP/1.1 response (for bodies and
+/// headers the echo backend cannot produce, e.g. no `Content-Type` and an HTML or binary body),
+/// then closes the connection. Its thread lives as long as the test process.
+pub fn fixed_backend(response: Vec<u8>) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = stream.write_all(&response);
+        }
+    });
+    addr
+}
+
+/// A backend whose behaviour a test changes while it runs. `/health…` answers 200 while
+/// `healthy` holds, else 503; a gRPC `grpc.health.v1.Health/Check` answers SERVING or
+/// NOT_SERVING the same way. Any other request waits `delay_ms`, answers `status` with the body
+/// `name method path body`, names the backend in `X-Backend`, and is recorded in `seen`.
+pub struct ScriptedBackend {
+    pub addr: SocketAddr,
+    pub name: String,
+    pub healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    pub status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    pub delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Requests other than health checks.
+    pub hits: std::sync::Arc<AtomicUsize>,
+    pub health_hits: std::sync::Arc<AtomicUsize>,
+    /// `METHOD path body` of every request other than health checks.
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// `METHOD target` then `name: value` lines of every HTTP health check.
+    pub health_seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone)]
+struct Script {
+    name: String,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    status: std::sync::Arc<std::sync::atomic::AtomicU16>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    hits: std::sync::Arc<AtomicUsize>,
+    health_hits: std::sync::Arc<AtomicUsize>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    health_seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl ScriptedBackend {
+    pub fn start(name: &str) -> ScriptedBackend {
+        use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64};
+        use std::sync::{Arc, Mutex};
+        let std_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let script = Script {
+            name: name.to_owned(),
+            healthy: Arc::new(AtomicBool::new(true)),
+            status: Arc::new(AtomicU16::new(200)),
+            delay_ms: Arc::new(AtomicU64::new(0)),
+            hits: Arc::new(AtomicUsize::new(0)),
+            health_hits: Arc::new(AtomicUsize::new(0)),
+            seen: Arc::new(Mutex::new(Vec::new())),
+            health_seen: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let s2 = script.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                loop {
+                    tokio::select! {
+                        Ok((stream, _)) = listener.accept() => {
+                            let script = s2.clone();
+                            tokio::spawn(async move {
+                                let svc = hyper::service::service_fn(move |req| scripted_handle(script.clone(), req));
+                                let builder = hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+                                let _ = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), svc).await;
+                            });
+                        }
+                        _ = &mut stop_rx => break,
+                    }
+                }
+            });
+        });
+        ScriptedBackend {
+            addr,
+            name: name.to_owned(),
+            healthy: script.healthy,
+            status: script.status,
+            delay_ms: script.delay_ms,
+            hits: script.hits,
+            health_hits: script.health_hits,
+            seen: script.seen,
+            health_seen: script.health_seen,
+            stop: Some(stop_tx),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn set_healthy(&self, up: bool) {
+        self.healthy.store(up, Ordering::SeqCst);
+    }
+
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::SeqCst);
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn health_hits(&self) -> usize {
+        self.health_hits.load(Ordering::SeqCst)
+    }
+
+    pub fn seen(&self) -> Vec<String> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    pub fn health_seen(&self) -> Vec<String> {
+        self.health_seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for ScriptedBackend {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+async fn scripted_handle(
+    s: Script,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<TestBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let healthy = s.healthy.load(Ordering::SeqCst);
+    if path == "/grpc.health.v1.Health/Check" {
+        s.health_hits.fetch_add(1, Ordering::SeqCst);
+        let _ = req.into_body().collect().await;
+        let status = if healthy { 1u8 } else { 2u8 };
+        let mut trailers = hyper::HeaderMap::new();
+        trailers.insert("grpc-status", "0".parse().unwrap());
+        let frames: Vec<Result<Frame<Bytes>, Infallible>> = vec![
+            Ok(Frame::data(Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]))),
+            Ok(Frame::trailers(trailers)),
+        ];
+        let mut r = Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed());
+        r.headers_mut()
+            .insert("content-type", "application/grpc".parse().unwrap());
+        return Ok(r);
+    }
+    if path.starts_with("/health") {
+        s.health_hits.fetch_add(1, Ordering::SeqCst);
+        let mut line = format!("{} {}", req.method(), req.uri());
+        for (k, v) in req.headers() {
+            line.push_str(&format!("\n{k}: {}", String::from_utf8_lossy(v.as_bytes())));
+        }
+        s.health_seen.lock().unwrap().push(line);
+        let mut r = Response::new(full(if healthy { "ok" } else { "down" }));
+        if !healthy {
+            *r.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+        }
+        r.headers_mut().insert("x-backend", s.name.parse().unwrap());
+        return Ok(r);
+    }
+    let delay = s.delay_ms.load(Ordering::SeqCst);
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let method = req.method().to_string();
+    let target = req.uri().to_string();
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let line = format!("{method} {target} {}", String::from_utf8_lossy(&body));
+    s.seen.lock().unwrap().push(line.clone());
+    let mut r = Response::new(full(format!("{} {line}", s.name)));
+    *r.status_mut() =
+        hyper::StatusCode::from_u16(s.status.load(Ordering::SeqCst)).unwrap_or_default();
+    r.headers_mut().insert("x-backend", s.name.parse().unwrap());
+    Ok(r)
+}
+
+/// Sends one request from the local address `from` (e.g. 127.0.0.7), to see what a given client
+/// IP gets.
+pub fn request_from(
+    from: std::net::IpAddr,
+    addr: SocketAddr,
+    target: &str,
+    headers: &[(&str, &str)],
+) -> RawResponse {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket
+        .bind(&SocketAddr::new(from, 0).into())
+        .expect("bind the client address");
+    socket.connect(&addr.into()).unwrap();
+    let mut s: TcpStream = socket.into();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut req = format!("GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_response(&buf).expect("a response")
+}
+
+/// Which backend (`X-Backend`) answered each of `n` GETs of `target`.
+pub fn backends_of(addr: SocketAddr, target: &str, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|_| {
+            get(addr, "x", target)
+                .header("x-backend")
+                .unwrap_or("-")
+                .to_owned()
+        })
+        .collect()
+}

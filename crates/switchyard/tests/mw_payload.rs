@@ -1,0 +1,477 @@
+//! Payload middlewares through the running proxy: compress, forwardAuth, grpcWeb.
+#![allow(clippy::unwrap_used)] // tests: a panic is the failure report
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+
+use common::*;
+
+fn config(backend: &Backend, routers: &str, middlewares: &str) -> String {
+    format!(
+        "http:\n  routers:\n{routers}  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"{}\"}}]\n  middlewares:\n{middlewares}",
+        backend.url()
+    )
+}
+
+fn router(name: &str, rule: &str, middlewares: &str) -> String {
+    format!("    {name}:\n      rule: \"{rule}\"\n      service: s\n      middlewares: [{middlewares}]\n")
+}
+
+/// Decompresses a complete body.
+fn decode(encoding: &str, data: &[u8]) -> Vec<u8> {
+    use async_compression::tokio::bufread::{BrotliDecoder, GzipDecoder, ZstdDecoder};
+    use tokio::io::AsyncReadExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut out = Vec::new();
+        match encoding {
+            "gzip" => GzipDecoder::new(data).read_to_end(&mut out).await,
+            "br" => BrotliDecoder::new(data).read_to_end(&mut out).await,
+            "zstd" => ZstdDecoder::new(data).read_to_end(&mut out).await,
+            other => panic!("unexpected encoding {other}"),
+        }
+        .unwrap();
+        out
+    })
+}
+
+/// What a gzip decoder makes of the start of a stream.
+fn gunzip_prefix(data: &[u8]) -> Vec<u8> {
+    use async_compression::codecs::{Decode, GzipDecoder};
+    use async_compression::core::util::PartialBuffer;
+    let mut dec = GzipDecoder::new();
+    let mut input = PartialBuffer::new(data);
+    let mut out = PartialBuffer::new(vec![0u8; 64 * 1024]);
+    let _ = dec.decode(&mut input, &mut out);
+    out.written().to_vec()
+}
+
+// ---------------------------------------------------------------------------------------------
+// compress
+
+#[test]
+fn compress_negotiates_and_skips_what_it_must() {
+    let b = Backend::start("b");
+    let routers = format!(
+        "{}{}",
+        router("r", "PathPrefix(`/`)", "comp"),
+        router("pref", "Header(`X-Route`, `pref`)", "pref"),
+    );
+    let mws = "    comp:\n      compress: {}\n    pref:\n      compress:\n        encodings: [zstd, br]\n        defaultEncoding: br\n        minResponseBodyBytes: 10\n";
+    let proxy = Proxy::start(&config(&b, &routers, mws), "");
+    let body = "x".repeat(3000);
+
+    // A large response (the backend echoes the 3000-byte body) in each coding.
+    for (ae, want) in [
+        ("gzip", "gzip"),
+        ("br", "br"),
+        ("zstd", "zstd"),
+        ("gzip, br, zstd", "gzip"),
+        ("br;q=0.5, zstd;q=0.9", "zstd"),
+    ] {
+        let r = request(
+            proxy.web(),
+            "POST",
+            "/",
+            "x",
+            &[("Accept-Encoding", ae)],
+            &body,
+        );
+        assert_eq!(r.status, 200);
+        assert_eq!(r.header("content-encoding"), Some(want), "{ae}");
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+        assert_eq!(r.header("content-length"), None);
+        let plain = String::from_utf8(decode(want, &r.body)).unwrap();
+        assert!(plain.contains(&format!("body: {body}\n")), "{plain}");
+        assert!(r.body.len() < 1000, "{} bytes", r.body.len());
+    }
+    // The request's Accept-Encoding still reaches the upstream.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/",
+        "x",
+        &[("Accept-Encoding", "br")],
+        &body,
+    );
+    assert!(String::from_utf8(decode("br", &r.body))
+        .unwrap()
+        .contains("accept-encoding: br\n"));
+
+    // Small responses, no or unacceptable Accept-Encoding, HEAD, gRPC requests: untouched.
+    let r = request(
+        proxy.web(),
+        "GET",
+        "/",
+        "x",
+        &[("Accept-Encoding", "gzip")],
+        "",
+    );
+    assert_eq!(r.header("content-encoding"), None);
+    assert_eq!(r.header("vary"), Some("Accept-Encoding"));
+    assert!(r.text().contains("method: GET"));
+    for headers in [
+        vec![],
+        vec![("Accept-Encoding", "identity")],
+        vec![("Accept-Encoding", "gzip;q=0")],
+        vec![
+            ("Accept-Encoding", "gzip"),
+            ("Content-Type", "application/grpc"),
+        ],
+    ] {
+        let r = request(proxy.web(), "POST", "/", "x", &headers, &body);
+        assert_eq!(r.header("content-encoding"), None, "{headers:?}");
+        assert_eq!(r.header("vary"), None, "{headers:?}");
+        assert!(r.text().contains(&body));
+    }
+    let r = request(
+        proxy.web(),
+        "HEAD",
+        "/",
+        "x",
+        &[("Accept-Encoding", "gzip")],
+        "",
+    );
+    assert_eq!(r.header("content-encoding"), None);
+
+    // Server preference breaks ties; defaultEncoding applies without Accept-Encoding;
+    // minResponseBodyBytes is honoured.
+    let pref = |ae: Option<&str>| {
+        let mut h = vec![("X-Route", "pref")];
+        if let Some(ae) = ae {
+            h.push(("Accept-Encoding", ae));
+        }
+        request(proxy.web(), "GET", "/", "x", &h, "")
+    };
+    assert_eq!(
+        pref(Some("br, zstd")).header("content-encoding"),
+        Some("zstd")
+    );
+    assert_eq!(pref(None).header("content-encoding"), Some("br"));
+    assert_eq!(pref(Some("*")).header("content-encoding"), Some("br"));
+    assert_eq!(pref(Some("gzip")).header("content-encoding"), None);
+}
+
+#[test]
+fn compress_streams_server_sent_events() {
+    let b = Backend::start("b");
+    let proxy = Proxy::start(
+        &config(
+            &b,
+            &router("r", "PathPrefix(`/`)", "comp"),
+            "    comp:\n      compress: {}\n",
+        ),
+        "",
+    );
+    let mut s = TcpStream::connect(proxy.web()).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /sse HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let start = Instant::now();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    // The first event (sent 1.5 s before the second) must arrive compressed, on its own.
+    loop {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(
+            n > 0,
+            "connection closed: {:?}",
+            String::from_utf8_lossy(&buf)
+        );
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
+        assert!(head.contains("content-encoding: gzip"), "{head}");
+        assert!(head.contains("transfer-encoding: chunked"), "{head}");
+        let body = dechunk(&buf[end + 4..]);
+        if gunzip_prefix(&body).starts_with(b"data: first\n\n") {
+            break;
+        }
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
+    let _ = s.read_to_end(&mut buf);
+    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    assert_eq!(
+        decode("gzip", &dechunk(&buf[end + 4..])),
+        b"data: first\n\ndata: second\n\n"
+    );
+}
+
+/// The data of a (possibly incomplete) chunked body.
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(nl) = rest.windows(2).position(|w| w == b"\r\n") {
+        let Ok(size) = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).unwrap_or(""), 16)
+        else {
+            break;
+        };
+        let data = &rest[nl + 2..];
+        if size == 0 || data.len() < size {
+            out.extend_from_slice(&data[..size.min(data.len())]);
+            break;
+        }
+        out.extend_from_slice(&data[..size]);
+        rest = data.get(size + 2..).unwrap_or(&[]);
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// forwardAuth
+
+/// A scripted HTTP/1.1 server: `answer(method, target, headers, body)` gives status, headers and
+/// body; the last request it received is kept as text (`method target`, headers, body).
+struct Scripted {
+    addr: SocketAddr,
+    last: Arc<Mutex<String>>,
+}
+
+type Answer = (u16, Vec<(&'static str, String)>, Vec<u8>);
+
+impl Scripted {
+    fn start(answer: fn(&str, &str) -> Answer) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let last = Arc::new(Mutex::new(String::new()));
+        let last2 = last.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let last = last2.clone();
+                    tokio::spawn(async move {
+                        let svc = hyper::service::service_fn(
+                            move |req: hyper::Request<hyper::body::Incoming>| {
+                                let last = last.clone();
+                                async move {
+                                    let mut dump = format!("{} {}\n", req.method(), req.uri());
+                                    for (k, v) in req.headers() {
+                                        dump.push_str(&format!(
+                                            "{k}: {}\n",
+                                            v.to_str().unwrap_or("?")
+                                        ));
+                                    }
+                                    let (method, target) =
+                                        (req.method().to_string(), req.uri().to_string());
+                                    let body = req
+                                        .into_body()
+                                        .collect()
+                                        .await
+                                        .map(|c| c.to_bytes())
+                                        .unwrap_or_default();
+                                    dump.push_str(&format!(
+                                        "body: {}\n",
+                                        String::from_utf8_lossy(&body)
+                                    ));
+                                    *last.lock().unwrap() = dump;
+                                    let (status, headers, body) = answer(&method, &target);
+                                    let mut resp =
+                                        hyper::Response::new(Full::new(Bytes::from(body)));
+                                    *resp.status_mut() =
+                                        hyper::StatusCode::from_u16(status).unwrap();
+                                    for (k, v) in headers {
+                                        resp.headers_mut().append(k, v.parse().unwrap());
+                                    }
+                                    Ok::<_, std::convert::Infallible>(resp)
+                                }
+                            },
+                        );
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                            .await;
+                    });
+                }
+            });
+        });
+        Scripted { addr, last }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn last(&self) -> String {
+        self.last.lock().unwrap().clone()
+    }
+}
+
+fn auth_answer(_method: &str, target: &str) -> Answer {
+    let path = target.split('?').next().unwrap_or("");
+    match path {
+        "/ok" => (
+            200,
+            vec![
+                ("x-auth-user", "alice".into()),
+                ("x-auth-extra", "e".into()),
+                ("set-cookie", "auth=1; Path=/".into()),
+                ("set-cookie", "other=2".into()),
+            ],
+            b"granted".to_vec(),
+        ),
+        "/deny" => (
+            401,
+            vec![
+                ("location", "/login?x=1".into()),
+                ("www-authenticate", "Basic realm=\"x\"".into()),
+            ],
+            b"denied".to_vec(),
+        ),
+        "/big" => (200, vec![], vec![b'x'; 3000]),
+        _ => (404, vec![], b"no such auth path".to_vec()),
+    }
+}
+
+#[test]
+fn forward_auth_grants_and_denies() {
+    let b = Backend::start("b");
+    let auth = Scripted::start(auth_answer);
+    let routers = [
+        router("ok", "PathPrefix(`/`)", "ok"),
+        router("deny", "PathPrefix(`/deny`)", "deny"),
+        router("keep", "PathPrefix(`/keeploc`)", "keep"),
+        router("signin", "PathPrefix(`/signin`)", "signin"),
+        router("body", "PathPrefix(`/body`)", "body"),
+        router("bigresp", "PathPrefix(`/bigresp`)", "bigresp"),
+        router("dead", "PathPrefix(`/dead`)", "dead"),
+        router("only", "PathPrefix(`/only`)", "only"),
+    ]
+    .concat();
+    let mws = format!(
+        "    ok:\n      forwardAuth:\n        address: \"{ok}\"\n        authResponseHeaders: [X-Auth-User]\n        authResponseHeadersRegex: \"^X-Auth-E\"\n        addAuthCookiesToResponse: [auth]\n\
+         \x20   deny:\n      forwardAuth:\n        address: \"{deny}\"\n\
+         \x20   keep:\n      forwardAuth:\n        address: \"{deny}\"\n        preserveLocationHeader: true\n\
+         \x20   signin:\n      forwardAuth:\n        address: \"{deny}\"\n        authSigninURL: \"https://login.example.com/start\"\n\
+         \x20   body:\n      forwardAuth:\n        address: \"{ok}\"\n        forwardBody: true\n        maxBodySize: 10\n        preserveRequestMethod: true\n\
+         \x20   bigresp:\n      forwardAuth:\n        address: \"{big}\"\n        maxResponseBodySize: 100\n\
+         \x20   dead:\n      forwardAuth:\n        address: \"http://127.0.0.1:{dead}/\"\n\
+         \x20   only:\n      forwardAuth:\n        address: \"{ok}\"\n        authRequestHeaders: [X-Keep]\n",
+        ok = auth.url("/ok?q=1"),
+        deny = auth.url("/deny"),
+        big = auth.url("/big"),
+        dead = free_port(),
+    );
+    let proxy = Proxy::start(&config(&b, &routers, &mws), "");
+    let hits = || b.hits.load(std::sync::atomic::Ordering::SeqCst);
+
+    // Granted: the auth server sees a GET describing the original request; the upstream gets
+    // the auth headers (replacing forged ones) and the client the listed auth cookie.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/path?a=b",
+        "example.com",
+        &[
+            ("X-Auth-User", "forged"),
+            ("X-Auth-Extra", "forged"),
+            ("Cookie", "session=s"),
+        ],
+        "data",
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let up = r.text();
+    assert!(up.contains("x-auth-user: alice\n"), "{up}");
+    assert!(up.contains("x-auth-extra: e\n"), "{up}");
+    assert!(!up.contains("forged"), "{up}");
+    assert!(up.contains("body: data\n"), "{up}");
+    let cookies: Vec<&str> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(cookies, ["auth=1; Path=/"]);
+    let seen = auth.last();
+    assert!(seen.starts_with("GET /ok?q=1\n"), "{seen}");
+    for line in [
+        "x-forwarded-method: POST",
+        "x-forwarded-uri: /path?a=b",
+        "x-forwarded-host: example.com",
+        "x-forwarded-proto: http",
+        "x-forwarded-for: 127.0.0.1",
+        "cookie: session=s",
+        &format!("host: {}", auth.addr),
+        "body: ",
+    ] {
+        assert!(seen.contains(&format!("{line}\n")), "{line} in {seen}");
+    }
+    assert!(!seen.contains("content-length"), "{seen}");
+
+    // Denied: the auth answer goes to the client, Location made absolute; no upstream call.
+    let before = hits();
+    let r = get(proxy.web(), "x", "/deny");
+    assert_eq!(r.status, 401);
+    assert_eq!(r.text(), "denied");
+    assert_eq!(
+        r.header("location"),
+        Some(format!("http://{}/login?x=1", auth.addr).as_str())
+    );
+    assert_eq!(r.header("www-authenticate"), Some("Basic realm=\"x\""));
+    assert_eq!(hits(), before);
+    let r = get(proxy.web(), "x", "/keeploc");
+    assert_eq!(r.header("location"), Some("/login?x=1"));
+    let r = get(proxy.web(), "x", "/signin");
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("https://login.example.com/start")
+    );
+    assert!(r.body.is_empty());
+
+    // forwardBody: the auth server and the upstream both get the body; over maxBodySize: 401.
+    let r = request(proxy.web(), "PUT", "/body", "x", &[], "0123456789");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("body: 0123456789\n"), "{}", r.text());
+    let seen = auth.last();
+    assert!(seen.starts_with("PUT /ok?q=1\n"), "{seen}");
+    assert!(seen.contains("body: 0123456789\n"), "{seen}");
+    let r = request(proxy.web(), "PUT", "/body", "x", &[], "0123456789a");
+    assert_eq!(r.status, 401);
+    assert!(r.body.is_empty());
+
+    // An auth answer over maxResponseBodySize: 401; an unreachable auth server: 500.
+    assert_eq!(get(proxy.web(), "x", "/bigresp").status, 401);
+    let r = get(proxy.web(), "x", "/dead");
+    assert_eq!(r.status, 500);
+    assert!(r.body.is_empty());
+
+    // authRequestHeaders: only those (and the X-Forwarded ones) reach the auth server.
+    let r = request(
+        proxy.web(),
+        "GET",
+        "/only",
+        "x",
+        &[("X-Keep", "k"), ("X-Drop", "d")],
+        "",
+    );
+    assert_eq!(r.status, 200);
+    let seen = auth.last();
+    assert!(seen.contains("x-keep: k\n"), "{seen}");
+    assert!(!seen.contains("x-drop"), "{seen}");
+    assert!(seen.contains("x-forwarded-uri: /only\n"), "{seen}");
+}
