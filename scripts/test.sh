@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
+{ command -v knotd || [ -x /usr/sbin/knotd ]; } >/dev/null 2>&1 || need_apt+=(knot)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}"
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -97,3 +97,20 @@ fn garbage_gets_400_and_no_crash() {
     }
     assert_eq!(get(proxy.web(), "x", "/").status, 200, "still serving");
 }
+
+#[test]
+fn entry_point_encoded_characters_policy() {
+    let backend = Backend::start("b");
+    let proxy = Proxy::start(
+        &one_route("PathPrefix(`/`)", &[backend.url()]),
+        "EP:http:\nEP:  encodedCharacters:\nEP:    allowEncodedSlash: false",
+    );
+    assert_eq!(get(proxy.web(), "x", "/a%2Fb").status, 400);
+    assert_eq!(get(proxy.web(), "x", "/a%2fb").status, 400);
+    assert_eq!(
+        get(proxy.web(), "x", "/a%20b").status,
+        200,
+        "other encodings stay allowed"
+    );
+    assert_eq!(get(proxy.web(), "x", "/a%3Bb").status, 200);
+}

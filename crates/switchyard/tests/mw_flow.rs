@@ -285,3 +285,57 @@ fn errors_serve_pages_from_another_service() {
     assert_eq!(get(proxy.web(), "x", "/broken").status, 404);
     assert!(proxy.logs().contains("errors.service"), "{}", proxy.logs());
 }
+
+// ---------------------------------------------------------------------------------------------
+// circuitBreaker
+
+#[test]
+fn circuit_breaker_trips_keeps_its_state_across_reloads_and_recovers() {
+    let b = Backend::start("live");
+    let routers = format!(
+        "{}{}",
+        router("r", "PathPrefix(`/`)", "s", "cb"),
+        router("bad", "PathPrefix(`/bad`)", "s", "cbbad"),
+    );
+    let mws = "    cb:\n      circuitBreaker:\n        expression: \"NetworkErrorRatio() > 0.5\"\n        fallbackDuration: 1s\n        recoveryDuration: 1s\n        responseCode: 418\n    cbbad:\n      circuitBreaker:\n        expression: \"NetworkErrorRatio() > 1\"\n";
+    let dead = dead_url();
+    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[dead.clone()], ""), mws), "");
+
+    // The first answer is a network error: the breaker trips and answers on its own.
+    assert_eq!(get(proxy.web(), "x", "/").status, 502);
+    let r = get(proxy.web(), "x", "/");
+    assert_eq!(r.status, 418);
+    assert_eq!(r.text(), "I'm a teapot");
+
+    // A reload that keeps the middleware as it was keeps the breaker open, even though the
+    // service now points to a live server.
+    proxy.set_dynamic(&dynamic(&routers, &lb("s", &[b.url()], ""), mws));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let r = get(proxy.web(), "x", "/");
+    assert_eq!(r.status, 418, "{}", r.text());
+    assert_eq!(b.hits.load(Ordering::SeqCst), 0);
+
+    // After fallbackDuration and recoveryDuration, traffic flows again.
+    proxy.eventually("requests to pass again", || {
+        get(proxy.web(), "x", "/").status == 200
+    });
+    // Once recoveryDuration is over, every request passes.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    for _ in 0..5 {
+        assert_eq!(get(proxy.web(), "x", "/").status, 200);
+    }
+    // An invalid expression disables its router (which would otherwise answer /bad).
+    let r = get(proxy.web(), "x", "/bad");
+    assert_eq!(
+        r.header("x-backend"),
+        Some("live"),
+        "{} {}",
+        r.status,
+        r.text()
+    );
+    assert!(
+        proxy.logs().contains("circuitBreaker.expression"),
+        "{}",
+        proxy.logs()
+    );
+}

@@ -197,11 +197,17 @@ fn security_headers_and_hsts() {
 #[test]
 fn allowed_hosts_and_forced_sts() {
     let b = Backend::start("b");
-    let mws = "        allowedHosts: [good.example]\n        hostsProxyHeaders: [X-Original-Host]\n        stsSeconds: 60\n        forceSTSHeader: true\n        sslRedirect: true\n        featurePolicy: \"vibrate 'none'\"\n";
+    let mws = "        allowedHosts: [good.example]\n        hostsProxyHeaders: [X-Original-Host]\n        stsSeconds: 60\n        forceSTSHeader: true\n        sslRedirect: true\n        featurePolicy: \"vibrate 'none'\"\n        customResponseHeaders:\n          X-Custom: yes\n";
     let proxy = Proxy::start(&config(&b, mws), "");
     let r = get(proxy.web(), "bad.example", "/");
     assert_eq!(r.status, 500);
     assert_eq!(r.text(), "Bad Host\n");
+    assert_eq!(
+        r.header("x-custom"),
+        Some("yes"),
+        "custom headers apply to the 500 too"
+    );
+    assert_eq!(r.header("strict-transport-security"), None);
     assert_eq!(b.hits.load(Ordering::Relaxed), 0);
 
     let r = get(proxy.web(), "GOOD.example", "/");

@@ -209,3 +209,71 @@ fn weighted_sticky_names_the_child_service() {
     let names = backends_of(proxy.web(), "/", 4);
     assert!(names.contains(&"a".to_owned()) && names.contains(&"b".to_owned()));
 }
+
+#[test]
+fn flush_interval_never_holds_streamed_data_back() {
+    use std::io::{Read, Write};
+    let backend = Backend::start("sse");
+    for interval in ["10s", "-1ms", "100ms"] {
+        let cfg = lb(
+            &[backend.url()],
+            &format!("responseForwarding:\n  flushInterval: {interval}"),
+        );
+        let proxy = Proxy::start(&cfg, "");
+        let mut s = std::net::TcpStream::connect(proxy.web()).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        s.write_all(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !String::from_utf8_lossy(&got).contains("data: first") {
+            let n = s.read(&mut buf).unwrap();
+            assert!(n > 0, "connection closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        // The backend waits 1.5 s before its second event: the first one was not held back.
+        assert!(
+            started.elapsed() < std::time::Duration::from_millis(1000),
+            "flushInterval {interval}: first event late"
+        );
+        assert!(!String::from_utf8_lossy(&got).contains("data: second"));
+    }
+}
+
+#[test]
+fn sticky_cookie_survives_a_reload() {
+    let a = Backend::start("a");
+    let b = Backend::start("b");
+    let base = lb(&[a.url(), b.url()], "sticky:\n  cookie:\n    name: pin");
+    let proxy = Proxy::start(&base, "");
+    let first = get(proxy.web(), "x", "/");
+    let pinned = first.header("x-backend").unwrap().to_owned();
+    let cookie = first
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+
+    // Another router appears; the service is untouched.
+    let extra = Backend::start("extra");
+    let reloaded = base.replace(
+        "  services:\n",
+        &format!(
+            "    extra:\n      rule: Path(`/extra`)\n      service: extra\n  services:\n    extra:\n      loadBalancer:\n        servers: [{{url: \"{}\"}}]\n",
+            extra.url()
+        ),
+    );
+    proxy.set_dynamic(&reloaded);
+    proxy.eventually("the reload", || {
+        get(proxy.web(), "x", "/extra").status == 200
+    });
+    for _ in 0..4 {
+        let r = request(proxy.web(), "GET", "/", "x", &[("Cookie", &cookie)], "");
+        assert_eq!(r.header("x-backend"), Some(pinned.as_str()));
+        assert_eq!(r.header("set-cookie"), None);
+    }
+}

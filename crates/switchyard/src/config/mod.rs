@@ -187,10 +187,6 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
         );
         add(ep.udp.is_some(), &format!("entryPoints.{name}.udp"));
         add(
-            http.is_some_and(|h| h.encoded_characters.is_some()),
-            &format!("entryPoints.{name}.http.encodedCharacters"),
-        );
-        add(
             http.is_some_and(|h| h.underscore_headers_strategy.is_some()),
             &format!("entryPoints.{name}.http.underscoreHeadersStrategy"),
         );

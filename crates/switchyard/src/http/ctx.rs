@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 /// Per-request facts the middlewares and services need, fixed by the entry point and connection.
 #[derive(Debug, Clone)]
 pub struct RequestCtx {
@@ -15,4 +17,24 @@ pub struct RequestCtx {
     pub tls_options: Option<Arc<str>>,
     /// The SNI the client sent.
     pub sni: Option<Arc<str>>,
+    /// The peer's IP as a header value, made once per connection (`X-Forwarded-For`).
+    pub peer_value: HeaderValue,
+    /// Whether the proxy appends the peer to `X-Forwarded-For` (`notAppendXForwardedFor` off).
+    pub append_xff: bool,
+}
+
+impl RequestCtx {
+    /// A plain-HTTP connection's context.
+    pub fn new(peer: SocketAddr, entry_point: Arc<str>, append_xff: bool) -> Self {
+        Self {
+            peer,
+            entry_point,
+            tls: false,
+            tls_options: None,
+            sni: None,
+            peer_value: HeaderValue::from_str(&peer.ip().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+            append_xff,
+        }
+    }
 }

@@ -40,6 +40,9 @@ pub struct EntryPointSpec {
     pub http2_max_concurrent_streams: u32,
     /// Fully qualified middlewares prepended to every router on this entry point.
     pub middlewares: Vec<String>,
+    /// `http.encodedCharacters`: percent-encodings refused in request paths (all allowed by
+    /// default); `None` when everything is allowed, so the hot path skips the check.
+    pub encoded_characters: Option<crate::middleware::encoded_characters::EncodedCharacterPolicy>,
     /// `http.tls`: routers on this entry point serve HTTPS by default.
     pub tls: Option<switchyard_model::config::dynamic::RouterTls>,
 }
@@ -147,6 +150,14 @@ impl EntryPointSpec {
                 .unwrap_or(250),
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
             tls: http.and_then(|h| h.tls.clone()),
+            encoded_characters: http
+                .and_then(|h| h.encoded_characters.as_ref())
+                .map(|c| {
+                    crate::middleware::encoded_characters::EncodedCharacterPolicy::from_config(
+                        c, true,
+                    )
+                })
+                .filter(|p| !p.allows_everything()),
         })
     }
 }

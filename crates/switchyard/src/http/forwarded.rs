@@ -1,8 +1,10 @@
 //! The entry point's forwarded-headers policy (`entryPoints.<n>.forwardedHeaders`). Runs before
 //! routing, as in Traefik: from an untrusted peer every `X-Forwarded-*` and `X-Real-Ip` header is
-//! removed; then the ones the proxy owns are set (Proto, Host, Port, Server, Real-Ip) and the peer is
-//! appended to `X-Forwarded-For`. Headers named in `Connection` are dropped here too, except the
-//! ones `forwardedHeaders.connection` allows and the ones this module manages.
+//! removed; then the ones the proxy owns are set (Proto, Host, Port, Server, Real-Ip). The peer is
+//! appended to `X-Forwarded-For` only when the request is forwarded ([`append_forwarded_for`],
+//! called by the proxy), so middlewares see the list as the client sent it, as in Traefik.
+//! Headers named in `Connection` are dropped here too, except the ones
+//! `forwardedHeaders.connection` allows and the ones this module manages.
 
 use std::net::IpAddr;
 
@@ -150,37 +152,11 @@ impl ForwardedPolicy {
         if !headers.contains_key(&X_REAL_IP) {
             headers.insert(X_REAL_IP, req.peer_value.clone());
         }
-        self.append_xff(headers, req.peer_value);
     }
 
-    fn append_xff(&self, headers: &mut HeaderMap, peer: &HeaderValue) {
-        let mut prior = headers.get_all(&X_FORWARDED_FOR).iter();
-        let first = prior.next().cloned();
-        let more = prior.next().is_some();
-        match (first, more, self.not_append_xff) {
-            // The common case: nothing to fold, no allocation.
-            (None, _, false) => {
-                headers.insert(X_FORWARDED_FOR, peer.clone());
-            }
-            (None, _, true) => {}
-            (Some(_), false, true) => {}
-            (Some(_), _, not_append) => {
-                let mut value: Vec<u8> = Vec::new();
-                for v in headers.get_all(&X_FORWARDED_FOR) {
-                    if !value.is_empty() {
-                        value.extend_from_slice(b", ");
-                    }
-                    value.extend_from_slice(v.as_bytes());
-                }
-                if !not_append {
-                    value.extend_from_slice(b", ");
-                    value.extend_from_slice(peer.as_bytes());
-                }
-                if let Ok(v) = HeaderValue::from_bytes(&value) {
-                    headers.insert(X_FORWARDED_FOR, v);
-                }
-            }
-        }
+    /// Whether the proxy appends the peer to `X-Forwarded-For`.
+    pub fn appends_xff(&self) -> bool {
+        !self.not_append_xff
     }
 
     fn strip_connection_listed(&self, headers: &mut HeaderMap) {
@@ -200,6 +176,37 @@ impl ForwardedPolicy {
             // `Connection: upgrade` must survive to the proxy, which handles upgrades.
             if !managed && !allowed && name != http::header::UPGRADE {
                 headers.remove(&name);
+            }
+        }
+    }
+}
+
+/// Folds `X-Forwarded-For` into one line and appends `peer` (Go's reverse proxy behaviour), at
+/// forwarding time. Without a prior header and with `append` off, nothing is set.
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue, append: bool) {
+    let mut prior = headers.get_all(&X_FORWARDED_FOR).iter();
+    let first = prior.next().is_some();
+    let more = prior.next().is_some();
+    match (first, more, append) {
+        // The common case: nothing to fold, no allocation.
+        (false, _, true) => {
+            headers.insert(X_FORWARDED_FOR, peer.clone());
+        }
+        (false, _, false) | (true, false, false) => {}
+        (true, _, append) => {
+            let mut value: Vec<u8> = Vec::new();
+            for v in headers.get_all(&X_FORWARDED_FOR) {
+                if !value.is_empty() {
+                    value.extend_from_slice(b", ");
+                }
+                value.extend_from_slice(v.as_bytes());
+            }
+            if append {
+                value.extend_from_slice(b", ");
+                value.extend_from_slice(peer.as_bytes());
+            }
+            if let Ok(v) = HeaderValue::from_bytes(&value) {
+                headers.insert(X_FORWARDED_FOR, v);
             }
         }
     }
@@ -244,7 +251,16 @@ fn host_port(host: &str) -> Option<&str> {
 mod tests {
     use super::*;
 
+    /// The entry point's rewrite, then the proxy's `X-Forwarded-For` append: what the upstream sees.
     fn run(policy: &ForwardedPolicy, peer: &str, headers: &[(&str, &str)]) -> HeaderMap {
+        let mut map = at_entry_point(policy, peer, headers);
+        let peer_value = HeaderValue::from_str(peer).unwrap();
+        append_forwarded_for(&mut map, &peer_value, policy.appends_xff());
+        map
+    }
+
+    /// What middlewares see.
+    fn at_entry_point(policy: &ForwardedPolicy, peer: &str, headers: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
         for (k, v) in headers {
             map.append(
@@ -311,6 +327,22 @@ mod tests {
         assert_eq!(h["x-forwarded-proto"], "https");
         let untrusted = run(&p, "192.168.0.1", &[("x-forwarded-for", "1.2.3.4")]);
         assert_eq!(untrusted["x-forwarded-for"], "192.168.0.1");
+    }
+
+    #[test]
+    fn middlewares_see_the_client_list_without_the_peer() {
+        let p = ForwardedPolicy::new(
+            Some(&ForwardedHeaders {
+                insecure: Some(true),
+                ..Default::default()
+            }),
+            false,
+        )
+        .unwrap();
+        let h = at_entry_point(&p, "10.0.0.1", &[("x-forwarded-for", "1.2.3.4")]);
+        assert_eq!(h["x-forwarded-for"], "1.2.3.4");
+        let h = at_entry_point(&ForwardedPolicy::default(), "10.0.0.1", &[]);
+        assert!(!h.contains_key("x-forwarded-for"));
     }
 
     #[test]

@@ -84,13 +84,15 @@ impl LoadBalancer {
         let state = &self.state.servers[index];
         let tracks_load = matches!(self.strategy, Strategy::P2c | Strategy::LeastTime);
         let guard = tracks_load.then(|| state.track());
-        let started = Instant::now();
+        let started = (self.strategy == Strategy::LeastTime).then(Instant::now);
 
         let mut resp = proxy::forward(self, server, req, ctx).await;
 
-        let proxy_error = resp.extensions().get::<ErrorKind>().is_some();
-        if self.strategy == Strategy::LeastTime && !proxy_error {
-            state.record_response_time(started.elapsed());
+        // Only answers from the server count as response times, not the proxy's 502/504.
+        if let Some(started) = started {
+            if resp.extensions().get::<ErrorKind>().is_none() {
+                state.record_response_time(started.elapsed());
+            }
         }
         if let Some(passive) = &self.passive {
             passive.observe(&self.name, state, resp.status());

@@ -79,7 +79,10 @@ impl Mirroring {
         }
         let (parts, body) = req.into_parts();
         if !self.mirror_body {
-            let resp = self.main.call(Request::from_parts(parts.clone(), body), ctx).await;
+            let resp = self
+                .main
+                .call(Request::from_parts(parts.clone(), body), ctx)
+                .await;
             self.send_copies(chosen, parts, None, ctx);
             return resp;
         }
@@ -141,7 +144,9 @@ impl Mirroring {
         let ctx = ctx.clone();
         tokio::spawn(async move {
             for i in chosen {
-                let Some(mirror) = mirrors.get(i) else { continue };
+                let Some(mirror) = mirrors.get(i) else {
+                    continue;
+                };
                 let copy_body = body.as_ref().map_or_else(empty, BufferedBody::body);
                 let copy = Request::from_parts(parts.clone(), copy_body);
                 let resp = mirror.service.call(copy, &ctx).await;
@@ -154,5 +159,39 @@ impl Mirroring {
 
     pub fn is_up(&self) -> bool {
         self.main.is_up()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::internal::Internal;
+
+    fn mirroring(percents: &[u64]) -> Mirroring {
+        let svc = || Arc::new(Service::Internal(Internal::Noop));
+        let mirrors = percents
+            .iter()
+            .map(|&p| Mirror::new(svc(), format!("m{p}"), p))
+            .collect();
+        Mirroring::new(svc(), mirrors, true, None, false)
+    }
+
+    #[test]
+    fn shares_are_counted_like_traefik() {
+        // Observed from Traefik 3.7: a 30% mirror gets requests 1, 4 and 7 of 10.
+        let m = mirroring(&[30, 100, 0]);
+        let picks: Vec<Vec<usize>> = (0..10).map(|_| m.choose()).collect();
+        let to_30: Vec<usize> = (0..10)
+            .filter(|&i| picks[i].contains(&0))
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(to_30, vec![1, 4, 7]);
+        assert!(picks.iter().all(|p| p.contains(&1)));
+        assert!(picks.iter().all(|p| !p.contains(&2)));
+    }
+
+    #[test]
+    fn no_mirrors_no_work() {
+        assert!(mirroring(&[]).choose().is_empty());
     }
 }

@@ -3,6 +3,10 @@
 //! buffering (trailers included, so gRPC works), and tunnels `101 Switching Protocols` upgrades.
 //! Failures become Traefik's answers: 502 when the upstream is unreachable or broken, 504 on
 //! timeouts.
+//!
+//! Response body frames are written to the client as they arrive and flushed at once, so
+//! `responseForwarding.flushInterval` (Traefik's upper bound on how long data may sit in a buffer)
+//! always holds: nothing waits for an interval, whatever its value.
 
 use std::error::Error as _;
 
@@ -35,10 +39,11 @@ pub async fn forward(
     lb: &LoadBalancer,
     server: &UpstreamServer,
     mut req: Request<Body>,
-    _ctx: &RequestCtx,
+    ctx: &RequestCtx,
 ) -> Response<Body> {
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
+    super::forwarded::append_forwarded_for(req.headers_mut(), &ctx.peer_value, ctx.append_xff);
     let upstream_req = match upstream_request(lb, server, req, upgrade.clone()) {
         Ok(r) => r,
         Err(e) => return error_response(&e, lb, server),

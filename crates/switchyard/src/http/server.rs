@@ -71,8 +71,6 @@ struct Conn {
     spec: Arc<EntryPointSpec>,
     shared: Arc<Shared>,
     ctx: RequestCtx,
-    /// The peer's IP as a header value, made once per connection (X-Real-Ip, X-Forwarded-For).
-    peer_value: HeaderValue,
     requests: AtomicU64,
     started: Instant,
 }
@@ -113,8 +111,7 @@ pub async fn serve(
                     let conn = Conn {
                         spec: spec.clone(),
                         shared: shared.clone(),
-                        ctx: RequestCtx { peer, entry_point: spec.name.clone(), tls: false, tls_options: None, sni: None },
-                        peer_value: HeaderValue::from_str(&peer.ip().to_string()).unwrap_or_else(|_| HeaderValue::from_static("")),
+                        ctx: RequestCtx::new(peer, spec.name.clone(), spec.forwarded.appends_xff()),
                         requests: AtomicU64::new(0),
                         started: Instant::now(),
                     };
@@ -348,7 +345,7 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         &mut parts.headers,
         &ForwardedRequest {
             peer: conn.ctx.peer.ip(),
-            peer_value: &conn.peer_value,
+            peer_value: &conn.ctx.peer_value,
             tls: conn.ctx.tls,
             upgrade,
             host: host_value.as_ref(),

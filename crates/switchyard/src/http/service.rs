@@ -15,13 +15,16 @@ use http::{Request, Response, StatusCode};
 use super::balancer::WeightedRoundRobin;
 use super::body::{text_response, Body};
 pub use super::ctx::RequestCtx;
+pub use super::failover::Failover;
 use super::internal::Internal;
 pub use super::load_balancer::{LoadBalancer, UpstreamScheme, UpstreamServer};
+pub use super::mirror::Mirroring;
 use super::sticky::Sticky;
+use super::strategy;
 use crate::middleware::{Middleware, Next};
 
-/// A router's compiled target: its middlewares (entry point's, router's, service's, flattened)
-/// and its service.
+/// A router's compiled target: its middlewares (entry point's, then router's, flattened) and its
+/// service (which runs its own middlewares, if any, itself).
 #[derive(Debug)]
 pub struct Handler {
     /// The router's qualified name, for logs.
@@ -47,6 +50,11 @@ impl Handler {
 pub enum Service {
     LoadBalancer(LoadBalancer),
     Weighted(Weighted),
+    Mirroring(Mirroring),
+    Failover(Failover),
+    HighestRandomWeight(HighestRandomWeight),
+    /// A service with its own `middlewares` (3.7), run after the router's.
+    WithMiddlewares(WithMiddlewares),
     Internal(Internal),
 }
 
@@ -54,7 +62,14 @@ impl Service {
     pub async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
         match self {
             Service::LoadBalancer(lb) => lb.call(req, ctx).await,
+            // Composite services call services: boxed, as the recursion needs.
             Service::Weighted(w) => Box::pin(w.call(req, ctx)).await,
+            Service::Mirroring(m) => Box::pin(m.call(req, ctx)).await,
+            Service::Failover(f) => Box::pin(f.call(req, ctx)).await,
+            Service::HighestRandomWeight(h) => Box::pin(h.call(req, ctx)).await,
+            Service::WithMiddlewares(w) => {
+                Box::pin(Next::new(&w.middlewares, &w.inner).run(req, ctx)).await
+            }
             Service::Internal(internal) => internal.call(req, ctx),
         }
     }
@@ -64,6 +79,10 @@ impl Service {
         match self {
             Service::LoadBalancer(lb) => lb.is_up(),
             Service::Weighted(w) => w.is_up(),
+            Service::Mirroring(m) => m.is_up(),
+            Service::Failover(f) => f.is_up(),
+            Service::HighestRandomWeight(h) => h.is_up(),
+            Service::WithMiddlewares(w) => w.inner.is_up(),
             Service::Internal(_) => true,
         }
     }
@@ -76,6 +95,14 @@ impl Service {
             Service::LoadBalancer(lb) => HealthSupport::Disabled(lb.strategy.label()),
             Service::Weighted(w) if w.health_check => HealthSupport::Enabled,
             Service::Weighted(_) => HealthSupport::Disabled("weighted"),
+            // Traefik asks the main service only when a parent registers.
+            Service::Mirroring(m) if m.health_check => m.main.health_support(),
+            Service::Mirroring(_) => HealthSupport::Disabled("mirroring"),
+            Service::Failover(f) if f.health_check => HealthSupport::Enabled,
+            Service::Failover(_) => HealthSupport::Disabled("failover"),
+            Service::HighestRandomWeight(h) if h.health_check => HealthSupport::Enabled,
+            Service::HighestRandomWeight(_) => HealthSupport::Disabled("HRW"),
+            Service::WithMiddlewares(w) => w.inner.health_support(),
             Service::Internal(_) => HealthSupport::Unsupported,
         }
     }
@@ -143,4 +170,48 @@ impl Weighted {
     fn is_up(&self) -> bool {
         (0..self.children.len()).any(|i| self.usable(i))
     }
+}
+
+/// `highestRandomWeight` service: rendezvous hashing of the client IP over child services, so a
+/// client keeps its child while it is usable.
+#[derive(Debug)]
+pub struct HighestRandomWeight {
+    pub children: Vec<Arc<Service>>,
+    /// The children's names as written (hashed with the client IP, as in Traefik).
+    pub names: Vec<String>,
+    pub weights: Vec<u32>,
+    pub health_check: bool,
+}
+
+impl HighestRandomWeight {
+    async fn call(&self, req: Request<Body>, ctx: &RequestCtx) -> Response<Body> {
+        let ip = strategy::client_ip(ctx.peer.ip());
+        let pick = strategy::pick_hrw(
+            ip.as_str(),
+            self.children.len(),
+            |i| self.usable(i),
+            |i| &self.names[i],
+            |i| f64::from(self.weights[i]),
+        );
+        match pick {
+            Some(i) => self.children[i].call(req, ctx).await,
+            None => no_available_server(),
+        }
+    }
+
+    fn usable(&self, i: usize) -> bool {
+        self.weights.get(i).is_some_and(|&w| w > 0)
+            && (!self.health_check || self.children[i].is_up())
+    }
+
+    fn is_up(&self) -> bool {
+        (0..self.children.len()).any(|i| self.usable(i))
+    }
+}
+
+/// A service wrapped in its own middlewares (`http.services.<name>.middlewares`, 3.7).
+#[derive(Debug)]
+pub struct WithMiddlewares {
+    pub middlewares: Vec<Arc<dyn Middleware>>,
+    pub inner: Arc<Service>,
 }

@@ -447,27 +447,35 @@ impl Middleware for Headers {
             if let Some(host) = &self.host {
                 set_host(&mut req, host);
             }
-            let mut secure_headers: &[(HeaderName, HeaderValue)] = &[];
-            if let Some(secure) = &self.secure {
-                if !secure.host_allowed(&req) {
-                    debug!(
-                        host = request_host(&req),
-                        "rejecting a host not in allowedHosts"
-                    );
-                    return text_response(StatusCode::INTERNAL_SERVER_ERROR, "Bad Host\n");
-                }
-                secure_headers = if secure.is_ssl(&req, ctx) {
-                    &secure.ssl
-                } else {
-                    &secure.plain
-                };
-            }
             let origin = self
                 .cors
                 .as_ref()
                 .and_then(|_| req.headers().get(ORIGIN).cloned());
+            let mut secure_headers: &[(HeaderName, HeaderValue)] = &[];
+            let bad_host = match &self.secure {
+                Some(secure) if !secure.host_allowed(&req) => true,
+                Some(secure) => {
+                    secure_headers = if secure.is_ssl(&req, ctx) {
+                        &secure.ssl
+                    } else {
+                        &secure.plain
+                    };
+                    false
+                }
+                None => false,
+            };
 
-            let mut resp = next.run(req, ctx).await;
+            // The rejection still gets the custom response and CORS headers, as in Traefik
+            // (its security check runs inside the custom-headers handler).
+            let mut resp = if bad_host {
+                debug!(
+                    host = request_host(&req),
+                    "rejecting a host not in allowedHosts"
+                );
+                text_response(StatusCode::INTERNAL_SERVER_ERROR, "Bad Host\n")
+            } else {
+                next.run(req, ctx).await
+            };
 
             let headers = resp.headers_mut();
             for (name, value) in secure_headers {

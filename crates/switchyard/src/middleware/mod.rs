@@ -12,6 +12,7 @@
 
 pub mod add_prefix;
 pub mod basic_auth;
+pub mod circuit_breaker;
 pub mod code_ranges;
 pub mod compress;
 pub mod content_type;
@@ -95,6 +96,7 @@ pub struct MiddlewareState {
     pub rate_limits: registry::Registry<rate_limit::RateLimitBuckets>,
     pub in_flight: registry::Registry<in_flight::InFlightCounters>,
     pub digest_sessions: registry::Registry<digest_auth::DigestSessions>,
+    pub circuit_breakers: registry::Registry<circuit_breaker::BreakerState>,
 }
 
 /// Builds a middleware from its configuration. `name` is the qualified name (`name@provider`),
@@ -131,6 +133,13 @@ pub fn build(
     }
     if let Some(c) = &cfg.redirect_regex {
         return ok(redirect::RedirectRegex::new(c));
+    }
+    if let Some(c) = &cfg.circuit_breaker {
+        return ok(circuit_breaker::CircuitBreaker::new(
+            name,
+            c,
+            &state.circuit_breakers,
+        ));
     }
     if let Some(c) = &cfg.compress {
         return ok(compress::Compress::new(c));

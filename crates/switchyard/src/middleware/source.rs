@@ -6,9 +6,8 @@
 //! allow list accepts); `excludedIPs` takes the right-most address that is not excluded; `depth`
 //! wins over `excludedIPs`; `ipv6Subnet` masks an IPv6 result to that prefix length.
 //!
-//! Traefik's middlewares see `X-Forwarded-For` as the client sent it (kept only from trusted
-//! peers); the peer itself is appended later, when the request is forwarded. Our entry point
-//! appends the peer before routing, so [`client_forwarded_for`] takes that last entry off again.
+//! Middlewares see `X-Forwarded-For` as the client sent it (kept only from trusted peers); the
+//! peer itself is appended later, when the request is forwarded — as in Traefik.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 
@@ -97,17 +96,14 @@ fn split_host_port(addr: &str) -> Option<&str> {
     (!host.contains(':')).then_some(host)
 }
 
-/// `X-Forwarded-For` as Traefik's middlewares see it: the first header line, without the peer
-/// address our entry point appended to it. Empty when the client sent none.
-pub fn client_forwarded_for(headers: &HeaderMap, peer: IpAddr) -> &str {
-    let Some(xff) = headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) else {
-        return "";
-    };
-    match xff.rsplit_once(',') {
-        Some((before, last)) if parse_ip(last.trim()) == Some(peer) => before,
-        None if parse_ip(xff.trim()) == Some(peer) => "",
-        _ => xff,
-    }
+/// `X-Forwarded-For` as Traefik's middlewares see it: the first header line as the client sent it
+/// (the entry point keeps it only from trusted peers; the proxy appends the peer only when
+/// forwarding). Empty when there is none.
+pub fn client_forwarded_for(headers: &HeaderMap, _peer: IpAddr) -> &str {
+    headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
 }
 
 /// `ipStrategy`: how the client IP is picked.
@@ -295,26 +291,20 @@ mod tests {
     }
 
     #[test]
-    fn client_forwarded_for_drops_the_appended_peer() {
+    fn client_forwarded_for_is_the_first_line() {
         let peer: IpAddr = "127.0.0.1".parse().unwrap();
-        // Untrusted peer: the entry point left only the peer.
-        assert_eq!(client_forwarded_for(&headers("127.0.0.1"), peer), "");
-        assert_eq!(
-            client_forwarded_for(&headers("1.1.1.1, 2.2.2.2, 127.0.0.1"), peer),
-            "1.1.1.1, 2.2.2.2"
-        );
-        // notAppendXForwardedFor: nothing was appended.
         assert_eq!(
             client_forwarded_for(&headers("1.1.1.1, 2.2.2.2"), peer),
             "1.1.1.1, 2.2.2.2"
         );
         assert_eq!(client_forwarded_for(&headers(""), peer), "");
+        assert_eq!(client_forwarded_for(&HeaderMap::new(), peer), "");
     }
 
     #[test]
     fn strategies_follow_traefik() {
         let peer: SocketAddr = PEER.parse().unwrap();
-        let xff = headers("10.0.0.1, 11.0.0.1, 12.0.0.1, 13.0.0.1, 127.0.0.1");
+        let xff = headers("10.0.0.1, 11.0.0.1, 12.0.0.1, 13.0.0.1");
         let table: &[(IpStrategy, &str)] = &[
             (IpStrategy::new(None, "s").unwrap(), "127.0.0.1"),
             (strategy(Some(1), &[], None), "13.0.0.1"),

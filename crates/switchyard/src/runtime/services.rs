@@ -7,23 +7,28 @@ use std::sync::Arc;
 
 use http::uri::Authority;
 use switchyard_model::config::dynamic::{
-    LoadBalancer as LbConfig, Service as ServiceConfig, Weighted as WeightedConfig,
+    Failover as FailoverConfig, HighestRandomWeight as HrwConfig, LoadBalancer as LbConfig,
+    Mirroring as MirroringConfig, Service as ServiceConfig, Weighted as WeightedConfig,
 };
 
 use super::compile::{qualify, Compiler};
 use super::internal;
 use super::report::{ObjectReport, Status};
 use crate::http::balancer::WeightedRoundRobin;
+use crate::http::failover::FailoverErrors;
 use crate::http::health::{self, HealthCheckSpec};
 use crate::http::internal::Internal;
+use crate::http::mirror::Mirror;
 use crate::http::passive::PassivePolicy;
 use crate::http::service::{
-    HealthSupport, LoadBalancer, Service, UpstreamScheme, UpstreamServer, Weighted,
+    Failover, HealthSupport, HighestRandomWeight, LoadBalancer, Mirroring, Service, UpstreamScheme,
+    UpstreamServer, Weighted, WithMiddlewares,
 };
 use crate::http::service_state::{BalancerIdentity, BalancerState};
 use crate::http::sticky::Sticky;
 use crate::http::strategy::Strategy;
 use crate::http::upstream::TransportSettings;
+use crate::middleware::code_ranges::CodeRanges;
 
 impl Compiler<'_> {
     /// The compiled service `qualified` (`name@provider`), or why it cannot be used.
@@ -93,20 +98,140 @@ impl Compiler<'_> {
                 )
             });
         }
-        if !cfg.middlewares.is_empty() {
-            return Err("service middlewares are not supported yet".to_owned());
+        let service = if let Some(lb) = &cfg.load_balancer {
+            Service::LoadBalancer(self.load_balancer(qualified, &provider, lb)?)
+        } else if let Some(w) = &cfg.weighted {
+            Service::Weighted(self.weighted(qualified, &provider, w)?)
+        } else if let Some(m) = &cfg.mirroring {
+            Service::Mirroring(self.mirroring(qualified, &provider, m)?)
+        } else if let Some(f) = &cfg.failover {
+            Service::Failover(self.failover(qualified, &provider, f)?)
+        } else if let Some(h) = &cfg.highest_random_weight {
+            Service::HighestRandomWeight(self.highest_random_weight(qualified, &provider, h)?)
+        } else {
+            return Err(format!("service type {:?} is not supported", types[0]));
+        };
+        if cfg.middlewares.is_empty() {
+            return Ok(Arc::new(service));
         }
-        if let Some(lb) = &cfg.load_balancer {
-            return self
-                .load_balancer(qualified, &provider, lb)
-                .map(|lb| Arc::new(Service::LoadBalancer(lb)));
+        let mut middlewares = Vec::new();
+        for (i, m) in cfg.middlewares.iter().enumerate() {
+            let (n, p) = qualify(m, &provider);
+            let list = self
+                .middleware(&format!("{n}@{p}"))
+                .map_err(|e| format!("middlewares[{i}]: {e}"))?;
+            middlewares.extend(list);
         }
-        if let Some(w) = &cfg.weighted {
-            return self
-                .weighted(qualified, &provider, w)
-                .map(|w| Arc::new(Service::Weighted(w)));
+        Ok(Arc::new(Service::WithMiddlewares(WithMiddlewares {
+            middlewares,
+            inner: Arc::new(service),
+        })))
+    }
+
+    /// One named child service (`option` is the key, for errors): `(name as written, service)`.
+    fn child(
+        &mut self,
+        provider: &str,
+        option: &str,
+        name: Option<&str>,
+    ) -> Result<(String, Arc<Service>), String> {
+        let Some(name) = name.filter(|n| !n.is_empty()) else {
+            return Err(format!("{option} is required"));
+        };
+        let (n, p) = qualify(name, provider);
+        let child = self
+            .service(&format!("{n}@{p}"))
+            .map_err(|e| format!("{option}: {e}"))?;
+        Ok((name.to_owned(), child))
+    }
+
+    fn failover(
+        &mut self,
+        qualified: &str,
+        provider: &str,
+        f: &FailoverConfig,
+    ) -> Result<Failover, String> {
+        let (main_name, main) = self.child(provider, "failover.service", f.service.as_deref())?;
+        let errors = match &f.errors {
+            Some(e) if !e.status.is_empty() => Some(FailoverErrors {
+                status: CodeRanges::parse(&e.status)
+                    .map_err(|x| format!("failover.errors.status: {x}"))?,
+                max_body: body_limit(e.max_request_body_bytes),
+            }),
+            _ => None,
+        };
+        // Without status-based failover, the main service's health is what triggers it.
+        let main_health = match require_health(&main, &main_name, qualified) {
+            Ok(()) => true,
+            Err(_) if errors.is_some() => false,
+            Err(e) => return Err(e),
+        };
+        let (fallback_name, fallback) =
+            self.child(provider, "failover.fallback", f.fallback.as_deref())?;
+        let health_check = f.health_check.is_some();
+        if health_check {
+            require_health(&fallback, &fallback_name, qualified)?;
         }
-        Err(format!("service type {:?} is not supported yet", types[0]))
+        Ok(Failover {
+            main,
+            fallback,
+            main_health,
+            health_check,
+            errors,
+        })
+    }
+
+    fn mirroring(
+        &mut self,
+        qualified: &str,
+        provider: &str,
+        m: &MirroringConfig,
+    ) -> Result<Mirroring, String> {
+        let _ = qualified;
+        let (_, main) = self.child(provider, "mirroring.service", m.service.as_deref())?;
+        let mut mirrors = Vec::with_capacity(m.mirrors.len());
+        for (i, mirror) in m.mirrors.iter().enumerate() {
+            let option = format!("mirroring.mirrors[{i}]");
+            let (name, service) =
+                self.child(provider, &format!("{option}.name"), mirror.name.as_deref())?;
+            let percent = mirror.percent.unwrap_or(0);
+            if percent > 100 {
+                return Err(format!(
+                    "{option}.percent: percent must be between 0 and 100, got {percent}"
+                ));
+            }
+            mirrors.push(Mirror::new(service, name, u64::from(percent)));
+        }
+        Ok(Mirroring::new(
+            main,
+            mirrors,
+            m.mirror_body.unwrap_or(true),
+            body_limit(m.max_body_size),
+            m.health_check.is_some(),
+        ))
+    }
+
+    fn highest_random_weight(
+        &mut self,
+        qualified: &str,
+        provider: &str,
+        h: &HrwConfig,
+    ) -> Result<HighestRandomWeight, String> {
+        let names: Vec<Option<String>> = h.services.iter().map(|s| s.name.clone()).collect();
+        let children = self.children(provider, "highestRandomWeight.services", &names)?;
+        let health_check = h.health_check.is_some();
+        if health_check {
+            for (name, child) in &children {
+                require_health(child, name, qualified)?;
+            }
+        }
+        let (names, children) = children.into_iter().unzip();
+        Ok(HighestRandomWeight {
+            children,
+            names,
+            weights: h.services.iter().map(|s| s.weight.unwrap_or(1)).collect(),
+            health_check,
+        })
     }
 
     /// Builds the child services of a composite service: `(name as written, service)`.
@@ -116,18 +241,11 @@ impl Compiler<'_> {
         option: &str,
         names: &[Option<String>],
     ) -> Result<Vec<(String, Arc<Service>)>, String> {
-        let mut out = Vec::with_capacity(names.len());
-        for (i, name) in names.iter().enumerate() {
-            let Some(name) = name.as_deref().filter(|n| !n.is_empty()) else {
-                return Err(format!("{option}[{i}].name is required"));
-            };
-            let (n, p) = qualify(name, provider);
-            let child = self
-                .service(&format!("{n}@{p}"))
-                .map_err(|e| format!("{option}[{i}]: {e}"))?;
-            out.push((name.to_owned(), child));
-        }
-        Ok(out)
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| self.child(provider, &format!("{option}[{i}].name"), name.as_deref()))
+            .collect()
     }
 
     fn weighted(
@@ -269,6 +387,11 @@ impl Compiler<'_> {
             health_checked: health.is_some(),
         })
     }
+}
+
+/// A body size limit: negative means none.
+fn body_limit(v: Option<i64>) -> Option<u64> {
+    v.and_then(|n| u64::try_from(n).ok())
 }
 
 /// A parent with `healthCheck: {}` needs every child to report its health.

@@ -93,6 +93,11 @@ impl Pebble {
     /// Starts Pebble validating HTTP-01 on `ports.web` and TLS-ALPN-01 on `ports.websecure`,
     /// issuing certificates valid for `validity` seconds.
     pub fn start(ports: &Ports, validity: u64) -> Pebble {
+        Self::start_with_dns(ports, validity, None)
+    }
+
+    /// Like [`Pebble::start`], resolving names at `dns_server` instead of challtestsrv.
+    pub fn start_with_dns(ports: &Ports, validity: u64, dns_server: Option<SocketAddr>) -> Pebble {
         let dir = temp_dir("pebble");
         // Pebble's own HTTPS certificate, signed by a CA Switchyard is told to trust.
         let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -137,19 +142,28 @@ impl Pebble {
             .stderr(Stdio::null())
             .spawn();
         let cts = Daemon(cts.expect("start pebble-challtestsrv"));
-        wait_port(SocketAddr::from(([127, 0, 0, 1], cts_api)), "pebble-challtestsrv", &cts_log);
+        wait_port(
+            SocketAddr::from(([127, 0, 0, 1], cts_api)),
+            "pebble-challtestsrv",
+            &cts_log,
+        );
 
         let log = dir.join("pebble.log");
         let pebble = Command::new("pebble")
             .arg("-config")
             .arg(dir.join("pebble.json"))
-            .args(["-dnsserver", &format!("127.0.0.1:{dns}")])
+            .args([
+                "-dnsserver",
+                &dns_server.map_or(format!("127.0.0.1:{dns}"), |a| a.to_string()),
+            ])
             .env("PEBBLE_VA_NOSLEEP", "1")
             .env("PEBBLE_VA_ALWAYS_VALID", "0")
             .env("PEBBLE_WFE_NONCEREJECT", "0")
             .env("PEBBLE_AUTHZREUSE", "0")
             .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(dir.join("pebble.err")).unwrap()))
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("pebble.err")).unwrap(),
+            ))
             .spawn()
             .expect("start pebble");
         let pebble = Daemon(pebble);
@@ -184,7 +198,12 @@ impl Pebble {
 
 /// Starts Switchyard on `ports` (entry points web, websecure, traefik) with a file provider on
 /// `dyn_dir` and `extra_static` appended.
-pub fn start_switchyard(ports: &Ports, dyn_dir: &Path, extra_static: &str, env: &[(&str, &str)]) -> Proxy {
+pub fn start_switchyard(
+    ports: &Ports,
+    dyn_dir: &Path,
+    extra_static: &str,
+    env: &[(&str, &str)],
+) -> Proxy {
     let dir = temp_dir("acme-proxy");
     let static_yaml = format!(
         "entryPoints:\n  web:\n    address: \"127.0.0.1:{}\"\n  websecure:\n    address: \"127.0.0.1:{}\"\n  traefik:\n    address: \"127.0.0.1:{}\"\nping: {{}}\nlog:\n  level: DEBUG\nproviders:\n  providersThrottleDuration: 50ms\n  file:\n    directory: \"{}\"\n    watch: true\n{extra_static}",
@@ -200,7 +219,9 @@ pub fn start_switchyard(ports: &Ports, dyn_dir: &Path, extra_static: &str, env: 
     cmd.arg(format!("--configFile={}", config.display()))
         .env("SWITCHYARD_LOG", "debug,hyper=warn,h2=warn")
         .stdout(Stdio::from(std::fs::File::create(&log).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(dir.join("stderr.log")).unwrap()));
+        .stderr(Stdio::from(
+            std::fs::File::create(dir.join("stderr.log")).unwrap(),
+        ));
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -324,7 +345,12 @@ pub fn served_cert(addr: SocketAddr, sni: &str) -> Option<Served> {
 }
 
 /// Polls until `check` returns `Some`, or panics after `secs` seconds with `logs()`.
-pub fn wait_for<T>(secs: u64, what: &str, logs: impl Fn() -> String, mut check: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(
+    secs: u64,
+    what: &str,
+    logs: impl Fn() -> String,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
     let deadline = Instant::now() + Duration::from_secs(secs);
     while Instant::now() < deadline {
         if let Some(v) = check() {
@@ -336,10 +362,18 @@ pub fn wait_for<T>(secs: u64, what: &str, logs: impl Fn() -> String, mut check: 
 }
 
 /// Waits until `sni` on `addr` is served a certificate issued by Pebble.
-pub fn wait_for_pebble_cert(addr: SocketAddr, sni: &str, secs: u64, logs: impl Fn() -> String) -> Served {
-    wait_for(secs, &format!("a Pebble certificate for {sni}"), logs, || {
-        served_cert(addr, sni).filter(|s| s.issuer.contains("Pebble"))
-    })
+pub fn wait_for_pebble_cert(
+    addr: SocketAddr,
+    sni: &str,
+    secs: u64,
+    logs: impl Fn() -> String,
+) -> Served {
+    wait_for(
+        secs,
+        &format!("a Pebble certificate for {sni}"),
+        logs,
+        || served_cert(addr, sni).filter(|s| s.issuer.contains("Pebble")),
+    )
 }
 
 /// POSTs JSON to challtestsrv's management API (`/set-txt`, `/clear-txt`).

@@ -61,7 +61,7 @@ pub(super) async fn http(
         if next.authority != url.authority {
             host = None;
         }
-        if matches!(status.as_u16(), 301 | 302 | 303) && method != Method::HEAD {
+        if matches!(status.as_u16(), 301..=303) && method != Method::HEAD {
             method = Method::GET;
         }
         url = next;
