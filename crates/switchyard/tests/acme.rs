@@ -374,3 +374,40 @@ fn unknown_resolver_is_a_router_warning() {
     let served = served_cert(proxy.addr("websecure"), "x.test").unwrap();
     assert!(served.names.contains(&"TRAEFIK DEFAULT CERT".to_owned()));
 }
+
+#[test]
+fn external_account_binding_is_required_and_used() {
+    if !pebble_available("external_account_binding_is_required_and_used") {
+        return;
+    }
+    let ports = Ports::pick();
+    let key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W";
+    let pebble = Pebble::start_opts(&ports, 3600, None, Some(("kid-1", key)));
+    let storage = temp_dir("acme-state").join("acme.json");
+    let b = backend();
+    let dyn_dir = dynamic_dir(&routers(
+        &b.url(),
+        &[("e", "Host(`e.test`)", "        certResolver: pebble\n")],
+    ));
+    let resolver = pebble.resolver_yaml(
+        &storage,
+        &format!(
+            "      eab:\n        kid: kid-1\n        hmacEncoded: {key}\n      httpChallenge:\n        entryPoint: web\n"
+        ),
+    );
+    let proxy = start_switchyard(&ports, &dyn_dir, &resolver, &[]);
+    let logs = || format!("{}\n--- pebble ---\n{}", proxy.logs(), pebble.logs());
+    let served = wait_for_pebble_cert(proxy.addr("websecure"), "e.test", 60, logs);
+    assert!(served.names.contains(&"e.test".to_owned()));
+    drop(proxy);
+
+    // Without the binding the CA refuses the account: a clear error, retried later.
+    let storage = temp_dir("acme-state").join("acme.json");
+    let resolver =
+        pebble.resolver_yaml(&storage, "      httpChallenge:\n        entryPoint: web\n");
+    let proxy = start_switchyard(&ports, &dyn_dir, &resolver, &[]);
+    proxy.eventually("the registration error", || {
+        let l = proxy.logs();
+        l.contains("cannot register an account") && l.contains("retry_in")
+    });
+}

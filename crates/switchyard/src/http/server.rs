@@ -328,6 +328,11 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         }
     }
     let (mut parts, body) = req.into_parts();
+    if let Some(policy) = &spec.encoded_characters {
+        if !policy.allows(parts.uri.path()) {
+            return crate::middleware::encoded_characters::rejection();
+        }
+    }
     if let Some(uri) =
         normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons)
     {

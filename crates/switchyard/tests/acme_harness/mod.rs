@@ -98,6 +98,17 @@ impl Pebble {
 
     /// Like [`Pebble::start`], resolving names at `dns_server` instead of challtestsrv.
     pub fn start_with_dns(ports: &Ports, validity: u64, dns_server: Option<SocketAddr>) -> Pebble {
+        Self::start_opts(ports, validity, dns_server, None)
+    }
+
+    /// Like [`Pebble::start_with_dns`]; with `eab = Some((kid, base64url key))` Pebble requires
+    /// External Account Binding with that key.
+    pub fn start_opts(
+        ports: &Ports,
+        validity: u64,
+        dns_server: Option<SocketAddr>,
+        eab: Option<(&str, &str)>,
+    ) -> Pebble {
         let dir = temp_dir("pebble");
         // Pebble's own HTTPS certificate, signed by a CA Switchyard is told to trust.
         let ca_key = rcgen::KeyPair::generate().unwrap();
@@ -127,7 +138,8 @@ impl Pebble {
             "httpPort": ports.web,
             "tlsPort": ports.websecure,
             "ocspResponderURL": "",
-            "externalAccountBindingRequired": false,
+            "externalAccountBindingRequired": eab.is_some(),
+            "externalAccountMACKeys": eab.map(|(k, v)| serde_json::json!({ k: v })),
             "certificateValidityPeriod": validity,
         }});
         std::fs::write(dir.join("pebble.json"), config.to_string()).unwrap();
