@@ -238,7 +238,8 @@ fn serving_status(frame: &[u8]) -> Option<u64> {
             1 => msg = msg.get(8..)?,
             2 => {
                 let (l, n) = varint(msg)?;
-                msg = msg.get(n + usize::try_from(l).ok()?..)?;
+                let end = usize::try_from(l).ok()?.checked_add(n)?;
+                msg = msg.get(end..)?;
             }
             5 => msg = msg.get(4..)?,
             _ => return None,
@@ -285,6 +286,12 @@ mod tests {
         assert_eq!(serving_status(&[1, 0, 0, 0, 0]), None);
         assert_eq!(serving_status(&[0, 0, 0, 0, 9, 0x08]), None);
         assert_eq!(serving_status(&[]), None);
+        // A length-delimited field claiming an absurd length.
+        let mut huge = vec![0, 0, 0, 0, 12, 0x12];
+        huge.extend_from_slice(&[0xff; 9]);
+        huge.push(0x01);
+        huge.extend_from_slice(&[0x08, 0x01]);
+        assert_eq!(serving_status(&huge), None);
         assert_eq!(status_name(2), "NOT_SERVING");
     }
 }
