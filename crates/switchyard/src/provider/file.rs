@@ -19,8 +19,11 @@ use crate::runtime::watcher::ProviderUpdate;
 /// Name of this provider in `name@file`.
 pub const PROVIDER: &str = "file";
 
-/// How long the file system must stay quiet before a change is read (editors write in bursts).
-const DEBOUNCE: Duration = Duration::from_millis(100);
+/// How long the file system must stay quiet before a change is read: editors and `kubectl`
+/// write in bursts of events a few milliseconds apart. Short, because it adds to every reload;
+/// a file caught half-written fails to parse, keeps the last good configuration, and the event
+/// that completes it triggers another read.
+const DEBOUNCE: Duration = Duration::from_millis(20);
 
 /// Where the configuration is read from.
 #[derive(Debug, Clone)]

@@ -1,7 +1,12 @@
-//! Building services for the compiler: `loadBalancer` (servers, transport, pool from the
-//! registry), `weighted`, and the internal services. A service is built once per compilation
-//! (memoized), reference cycles are errors, and an invalid service is reported and disables the
-//! routers that use it.
+//! Building services for the compiler: `loadBalancer` (servers, strategy, sticky cookie, transport
+//! and pool from the registry, health state from the [`ServiceState`] registry, which starts the
+//! health-check tasks of new states), the composite types (`weighted`, `mirroring`, `failover`,
+//! `highestRandomWeight`, with their health-propagation requirements), service-level
+//! `middlewares`, and the internal services. A service is built once per compilation (memoized),
+//! reference cycles are errors, and an invalid service is reported and disables the routers that
+//! use it.
+//!
+//! [`ServiceState`]: crate::http::service_state::ServiceState
 
 use std::sync::Arc;
 
@@ -103,7 +108,7 @@ impl Compiler<'_> {
         } else if let Some(w) = &cfg.weighted {
             Service::Weighted(self.weighted(qualified, &provider, w)?)
         } else if let Some(m) = &cfg.mirroring {
-            Service::Mirroring(self.mirroring(qualified, &provider, m)?)
+            Service::Mirroring(self.mirroring(&provider, m)?)
         } else if let Some(f) = &cfg.failover {
             Service::Failover(self.failover(qualified, &provider, f)?)
         } else if let Some(h) = &cfg.highest_random_weight {
@@ -181,13 +186,7 @@ impl Compiler<'_> {
         })
     }
 
-    fn mirroring(
-        &mut self,
-        qualified: &str,
-        provider: &str,
-        m: &MirroringConfig,
-    ) -> Result<Mirroring, String> {
-        let _ = qualified;
+    fn mirroring(&mut self, provider: &str, m: &MirroringConfig) -> Result<Mirroring, String> {
         let (_, main) = self.child(provider, "mirroring.service", m.service.as_deref())?;
         let mut mirrors = Vec::with_capacity(m.mirrors.len());
         for (i, mirror) in m.mirrors.iter().enumerate() {
