@@ -286,7 +286,7 @@ fn dns01_rfc2136_with_tsig_against_knot() {
     if !pebble_available("dns01_rfc2136_with_tsig_against_knot") {
         return;
     }
-    if Command::new("knotd")
+    if Command::new(knotd())
         .arg("-V")
         .stdout(Stdio::null())
         .status()
@@ -322,7 +322,7 @@ fn dns01_rfc2136_with_tsig_against_knot() {
 
 #[test]
 fn dns01_rfc2136_wrong_tsig_secret_is_refused() {
-    if Command::new("knotd")
+    if Command::new(knotd())
         .arg("-V")
         .stdout(Stdio::null())
         .status()

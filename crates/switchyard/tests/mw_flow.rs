@@ -339,3 +339,70 @@ fn circuit_breaker_trips_keeps_its_state_across_reloads_and_recovers() {
         proxy.logs()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// buffering
+
+#[test]
+fn buffering_limits_spills_and_retries() {
+    let b = Backend::start("b");
+    let routers = [
+        router("r", "PathPrefix(`/`)", "s", "limits"),
+        router("spill", "PathPrefix(`/spill`)", "s", "spill"),
+        router("retry", "PathPrefix(`/retry`)", "flaky", "again"),
+        router("resp", "PathPrefix(`/resp`)", "s", "small"),
+    ]
+    .concat();
+    let mws = "    limits:\n      buffering:\n        maxRequestBodyBytes: 10\n    spill:\n      buffering:\n        memRequestBodyBytes: 10\n        memResponseBodyBytes: 10\n    again:\n      buffering:\n        retryExpression: \"IsNetworkError() && Attempts() < 2\"\n    small:\n      buffering:\n        maxResponseBodyBytes: 100\n";
+    let services = [
+        lb("s", &[b.url()], ""),
+        lb("flaky", &[dead_url(), b.url()], ""),
+    ]
+    .concat();
+    let proxy = Proxy::start(&dynamic(&routers, &services, mws), "");
+
+    // Over maxRequestBodyBytes, by Content-Length or while reading a chunked body: 413.
+    let r = request(proxy.web(), "POST", "/", "x", &[], "01234567890");
+    assert_eq!(r.status, 413);
+    assert_eq!(r.text(), "Request Entity Too Large");
+    let chunked = |body: &str| {
+        format!(
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
+            body.len()
+        )
+    };
+    assert_eq!(
+        raw(proxy.web(), chunked("01234567890").as_bytes())
+            .unwrap()
+            .status,
+        413
+    );
+    // Within the limit, a chunked request reaches the upstream with its length.
+    let r = raw(proxy.web(), chunked("0123456789").as_bytes()).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("content-length: 10\n"), "{}", r.text());
+    assert!(!r.text().contains("transfer-encoding"), "{}", r.text());
+    assert!(r.text().contains("body: 0123456789\n"), "{}", r.text());
+
+    // Bodies larger than the memory limits go through a temporary file, both ways.
+    let big = "z".repeat(200_000);
+    let r = request(proxy.web(), "POST", "/spill", "x", &[], &big);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains(&format!("body: {big}\n")));
+    assert_eq!(
+        r.header("content-length"),
+        Some(r.body.len().to_string().as_str())
+    );
+
+    // A response over maxResponseBodyBytes: 500.
+    let r = get(proxy.web(), "x", "/resp");
+    assert_eq!(r.status, 500);
+    assert_eq!(r.text(), "Internal Server Error");
+
+    // retryExpression: the dead server's 502 is retried on the next server, body included.
+    for _ in 0..4 {
+        let r = request(proxy.web(), "PUT", "/retry", "x", &[], "again");
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(r.text().contains("body: again\n"), "{}", r.text());
+    }
+}

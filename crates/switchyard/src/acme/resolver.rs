@@ -388,12 +388,15 @@ pub(crate) async fn run(
         let mut wake = tokio::time::Instant::now() + resolver.settings.check_interval();
         let sys_now = SystemTime::now();
         for f in &facts {
+            // Past due times are either being retried (their backoff counts) or belong to
+            // certificates no router uses; only future ones set an alarm.
             let at = ari_due
                 .get(&f.domain.main)
                 .copied()
                 .unwrap_or_else(|| renew_at(f));
-            let in_ = at.duration_since(sys_now).unwrap_or(Duration::ZERO);
-            wake = wake.min(tokio::time::Instant::now() + in_.max(Duration::from_secs(1)));
+            if let Ok(in_) = at.duration_since(sys_now) {
+                wake = wake.min(tokio::time::Instant::now() + in_ + Duration::from_millis(100));
+            }
         }
         for b in backoffs.values().chain(account_backoff.iter()) {
             wake = wake.min(b.next);

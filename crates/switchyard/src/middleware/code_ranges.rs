@@ -1,7 +1,7 @@
 //! Status code lists as Traefik writes them (`"500"`, `"500-599"`, `"404,418"`), shared by the
 //! middlewares that react to statuses (`errors`, `retry`). Each entry may hold several
 //! comma-separated codes or `from-to` ranges (both ends included); a code matches when any range
-//! holds it.
+//! holds it. Also Go's status texts, which Traefik writes in the answers it makes itself.
 
 use std::fmt;
 
@@ -63,9 +63,28 @@ impl fmt::Display for CodeRanges {
     }
 }
 
+/// Go's `http.StatusText`: the reason phrases Traefik's own answers carry (they differ from
+/// RFC 9110's for 413, 414, 416 and 422); empty for unknown codes.
+pub fn status_text(code: http::StatusCode) -> &'static str {
+    match code.as_u16() {
+        413 => "Request Entity Too Large",
+        414 => "Request URI Too Long",
+        416 => "Requested Range Not Satisfiable",
+        422 => "Unprocessable Entity",
+        _ => code.canonical_reason().unwrap_or(""),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_status_texts() {
+        assert_eq!(status_text(http::StatusCode::PAYLOAD_TOO_LARGE), "Request Entity Too Large");
+        assert_eq!(status_text(http::StatusCode::SERVICE_UNAVAILABLE), "Service Unavailable");
+        assert_eq!(status_text(http::StatusCode::from_u16(499).unwrap()), "");
+    }
 
     #[test]
     fn parses_traefik_forms() {

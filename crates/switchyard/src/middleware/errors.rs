@@ -153,7 +153,7 @@ impl Middleware for Errors {
             let url = full_url(ctx.tls, host.as_ref(), &uri);
             tracing::debug!(%original, %code, "errors: returning the error page");
             let Some(page_req) = self.page_request(&headers, host, code, original, &url) else {
-                return status_text(code);
+                return status_answer(code);
             };
             let page = self.service.call(page_req, ctx).await;
             let (mut parts, body) = page.into_parts();
@@ -164,8 +164,8 @@ impl Middleware for Errors {
 }
 
 /// What Go's `http.Error(rw, http.StatusText(code), code)` writes.
-fn status_text(code: StatusCode) -> Response<Body> {
-    let text = format!("{}\n", code.canonical_reason().unwrap_or(""));
+fn status_answer(code: StatusCode) -> Response<Body> {
+    let text = format!("{}\n", super::code_ranges::status_text(code));
     let mut resp = Response::new(full(text));
     *resp.status_mut() = code;
     let h = resp.headers_mut();

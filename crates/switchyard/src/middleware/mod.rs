@@ -12,6 +12,7 @@
 
 pub mod add_prefix;
 pub mod basic_auth;
+pub mod buffering;
 pub mod circuit_breaker;
 pub mod code_ranges;
 pub mod compress;
@@ -133,6 +134,9 @@ pub fn build(
     }
     if let Some(c) = &cfg.redirect_regex {
         return ok(redirect::RedirectRegex::new(c));
+    }
+    if let Some(c) = &cfg.buffering {
+        return ok(buffering::Buffering::new(c));
     }
     if let Some(c) = &cfg.circuit_breaker {
         return ok(circuit_breaker::CircuitBreaker::new(

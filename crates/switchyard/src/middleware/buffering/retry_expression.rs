@@ -189,7 +189,9 @@ impl Parser {
             None => return Err("expected operand, found the end of the expression".into()),
         };
         if self.next() != Some(Token::LParen) || self.next() != Some(Token::RParen) {
-            return Err(format!("{name}: expected () (the functions take no argument)"));
+            return Err(format!(
+                "{name}: expected () (the functions take no argument)"
+            ));
         }
         let int_fn = match name.as_str() {
             "IsNetworkError" => return Ok(Expr::IsNetworkError),

@@ -87,7 +87,7 @@ impl CircuitBreaker {
 
     /// What the breaker answers while open: the status and its text (Go's `StatusText`).
     fn fallback(&self) -> Response<Body> {
-        let text = self.response_code.canonical_reason().unwrap_or("");
+        let text = super::code_ranges::status_text(self.response_code);
         let mut resp = Response::new(full(text));
         *resp.status_mut() = self.response_code;
         if !text.is_empty() {
