@@ -67,12 +67,24 @@ pub fn bind(spec: &EntryPointSpec) -> std::io::Result<TcpListener> {
 }
 
 /// Per-connection state shared by the connection's requests.
-struct Conn {
-    spec: Arc<EntryPointSpec>,
-    shared: Arc<Shared>,
-    ctx: RequestCtx,
+pub(crate) struct Conn {
+    pub(crate) spec: Arc<EntryPointSpec>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) ctx: RequestCtx,
     requests: AtomicU64,
     started: Instant,
+}
+
+impl Conn {
+    pub(crate) fn new(spec: Arc<EntryPointSpec>, shared: Arc<Shared>, ctx: RequestCtx) -> Self {
+        Self {
+            spec,
+            shared,
+            ctx,
+            requests: AtomicU64::new(0),
+            started: Instant::now(),
+        }
+    }
 }
 
 /// Serves `listener` until `stop` turns true, then drains connections for the grace timeout.
@@ -108,13 +120,8 @@ pub async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     let _ = stream.set_nodelay(true);
-                    let conn = Conn {
-                        spec: spec.clone(),
-                        shared: shared.clone(),
-                        ctx: RequestCtx::new(peer, spec.name.clone(), spec.forwarded.appends_xff()),
-                        requests: AtomicU64::new(0),
-                        started: Instant::now(),
-                    };
+                    let ctx = RequestCtx::new(peer, spec.name.clone(), spec.forwarded.appends_xff());
+                    let conn = Conn::new(spec.clone(), shared.clone(), ctx);
                     tokio::spawn(connection(stream, conn, builder.clone(), graceful.watcher()));
                 }
                 Err(e) => {
@@ -286,6 +293,10 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         uri: &uri,
         answered: false,
     };
+    let req = req.map(|b| {
+        b.map_err(|e| Box::new(DownstreamBodyError(e)) as super::body::BoxError)
+            .boxed()
+    });
     let mut resp = route(req, conn).await;
     let mut guard = guard;
     guard.answered = true;
@@ -318,7 +329,9 @@ fn bad_request() -> Response<Body> {
 }
 
 /// Normalises the request as the entry point says, routes it and calls the handler.
-async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
+/// Routes one request (any protocol: the HTTP/1.1 and HTTP/2 server here, HTTP/3 elsewhere) and
+/// calls the matched router's handler.
+pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
     let spec = &conn.spec;
     // ACME HTTP-01, answered on the challenge entry points before any router (Traefik's
     // `acme-http@internal` at the highest priority).
@@ -404,8 +417,7 @@ async fn route(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         }
     };
     drop(snapshot);
-    let body = body.map_err(|e| Box::new(DownstreamBodyError(e)) as super::body::BoxError);
-    let req = Request::from_parts(parts, body.boxed());
+    let req = Request::from_parts(parts, body);
     handler.call(req, &conn.ctx).await
 }
 

@@ -81,8 +81,14 @@ mod tests {
 
     #[test]
     fn go_status_texts() {
-        assert_eq!(status_text(http::StatusCode::PAYLOAD_TOO_LARGE), "Request Entity Too Large");
-        assert_eq!(status_text(http::StatusCode::SERVICE_UNAVAILABLE), "Service Unavailable");
+        assert_eq!(
+            status_text(http::StatusCode::PAYLOAD_TOO_LARGE),
+            "Request Entity Too Large"
+        );
+        assert_eq!(
+            status_text(http::StatusCode::SERVICE_UNAVAILABLE),
+            "Service Unavailable"
+        );
         assert_eq!(status_text(http::StatusCode::from_u16(499).unwrap()), "");
     }
 
