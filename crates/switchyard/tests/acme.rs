@@ -11,6 +11,7 @@
 mod acme_harness;
 mod common;
 
+use acme_harness::free_port;
 use acme_harness::*;
 use common::*;
 

@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Stdio};
 
+use acme_harness::free_port;
 use acme_harness::*;
 use common::*;
 

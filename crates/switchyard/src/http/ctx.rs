@@ -21,6 +21,8 @@ pub struct RequestCtx {
     pub peer_value: HeaderValue,
     /// Whether the proxy appends the peer to `X-Forwarded-For` (`notAppendXForwardedFor` off).
     pub append_xff: bool,
+    /// The client's certificate chain on mutual-TLS connections (`passTLSClientCert`).
+    pub client_certs: Option<Arc<Vec<rustls::pki_types::CertificateDer<'static>>>>,
 }
 
 impl RequestCtx {
@@ -35,6 +37,7 @@ impl RequestCtx {
             peer_value: HeaderValue::from_str(&peer.ip().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static("")),
             append_xff,
+            client_certs: None,
         }
     }
 }

@@ -223,6 +223,11 @@ async fn handshake(
     match tokio::time::timeout(limit, start.into_stream(config)).await {
         Ok(Ok(tls)) => {
             conn.ctx.tls = true;
+            conn.ctx.client_certs = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .map(|chain| Arc::new(chain.iter().map(|c| c.clone().into_owned()).collect()));
             conn.ctx.tls_options = Some(name);
             conn.ctx.sni = sni;
             Some(tls)

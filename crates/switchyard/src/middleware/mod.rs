@@ -21,9 +21,11 @@ pub mod digest_auth;
 pub mod encoded_characters;
 pub mod errors;
 pub mod forward_auth;
+pub mod grpc_web;
 pub mod headers;
 pub mod in_flight;
 pub mod ip_allow_list;
+pub mod pass_tls_client_cert;
 pub mod rate_limit;
 pub mod redirect;
 pub mod registry;
@@ -135,6 +137,9 @@ pub fn build(
     if let Some(c) = &cfg.redirect_regex {
         return ok(redirect::RedirectRegex::new(c));
     }
+    if let Some(c) = &cfg.pass_tls_client_cert {
+        return ok(pass_tls_client_cert::PassTlsClientCert::new(c));
+    }
     if let Some(c) = &cfg.buffering {
         return ok(buffering::Buffering::new(c));
     }
@@ -150,6 +155,9 @@ pub fn build(
     }
     if let Some(c) = &cfg.forward_auth {
         return ok(forward_auth::ForwardAuth::new(c));
+    }
+    if let Some(c) = &cfg.grpc_web {
+        return ok(grpc_web::GrpcWeb::new(c));
     }
     if let Some(c) = &cfg.retry {
         return ok(retry::Retry::new(c));

@@ -15,7 +15,21 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 
-use crate::common::{binary, free_port, temp_dir, Proxy};
+use crate::common::{binary, temp_dir, Proxy};
+
+/// A free loopback port never handed out before in this process: ports are chosen before the
+/// processes using them start, so two choices must not collide.
+pub fn free_port() -> u16 {
+    static USED: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    loop {
+        let p = crate::common::free_port();
+        let mut used = USED.lock().unwrap();
+        if !used.contains(&p) {
+            used.push(p);
+            return p;
+        }
+    }
+}
 
 /// Whether the Pebble binaries are installed; prints a loud skip notice when not.
 pub fn pebble_available(test: &str) -> bool {
