@@ -420,7 +420,7 @@ fn forward_auth_grants_and_denies() {
     ] {
         assert!(seen.contains(&format!("{line}\n")), "{line} in {seen}");
     }
-    assert!(!seen.contains("content-length"), "{seen}");
+    assert!(seen.contains("body: \0\0\0\0\x05hello\n"), "{seen}");
 
     // Denied: the auth answer goes to the client, Location made absolute; no upstream call.
     let before = hits();
@@ -474,4 +474,142 @@ fn forward_auth_grants_and_denies() {
     assert!(seen.contains("x-keep: k\n"), "{seen}");
     assert!(!seen.contains("x-drop"), "{seen}");
     assert!(seen.contains("x-forwarded-uri: /only\n"), "{seen}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// grpcWeb
+
+fn grpc_web_config(b: &Backend) -> String {
+    format!(
+        "http:\n  routers:\n    r:\n      rule: \"PathPrefix(`/`)\"\n      service: s\n      middlewares: [gw]\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"h2c://{}\"}}]\n  middlewares:\n    gw:\n      grpcWeb:\n        allowOrigins: [\"https://app.example.com\"]\n",
+        b.addr
+    )
+}
+
+/// Splits a gRPC-Web body into its data and its trailer frame's text.
+fn split_trailer_frame(body: &[u8]) -> (Vec<u8>, String) {
+    let at = body
+        .iter()
+        .rposition(|&b| b == 0x80)
+        .expect("a trailer frame");
+    let len = u32::from_be_bytes(body[at + 1..at + 5].try_into().unwrap()) as usize;
+    assert_eq!(body.len(), at + 5 + len, "the trailer frame ends the body");
+    (
+        body[..at].to_vec(),
+        String::from_utf8(body[at + 5..].to_vec()).unwrap(),
+    )
+}
+
+#[test]
+fn grpc_web_is_translated_to_grpc_and_back() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let b = Backend::start("grpc");
+    let proxy = Proxy::start(&grpc_web_config(&b), "");
+    let message = "\0\0\0\0\x05hello";
+    let origin = ("Origin", "https://app.example.com");
+
+    // Binary: the upstream (HTTP/2) answers with trailers; they come back in the body.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/trailers",
+        "x",
+        &[origin, ("Content-Type", "application/grpc-web+proto")],
+        message,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/grpc-web"));
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(r.header("access-control-allow-credentials"), Some("true"));
+    let exposed = r.header("access-control-expose-headers").unwrap();
+    assert!(exposed.ends_with("grpc-status, grpc-message"), "{exposed}");
+    assert!(exposed.contains("Content-Type"), "{exposed}");
+    let (data, trailers) = split_trailer_frame(&r.body);
+    assert_eq!(data, message.as_bytes());
+    assert_eq!(trailers, "grpc-message: ok\r\ngrpc-status: 0\r\n");
+
+    // What the upstream receives: gRPC over HTTP/2.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/echo",
+        "x",
+        &[origin, ("Content-Type", "application/grpc-web+proto")],
+        message,
+    );
+    let (data, _) = split_trailer_frame(&r.body);
+    let seen = String::from_utf8_lossy(&data).into_owned();
+    assert!(seen.contains("version: HTTP/2.0\n"), "{seen}");
+    assert!(seen.contains("content-type: application/grpc+proto\n"), "{seen}");
+    assert!(seen.contains("te: trailers\n"), "{seen}");
+    assert!(seen.contains("body: \0\0\0\0\x05hello\n"), "{seen}");
+
+    // Text: the request is base64, and so is every part of the answer.
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/trailers",
+        "x",
+        &[origin, ("Content-Type", "application/grpc-web-text")],
+        &b64.encode(message),
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("application/grpc-web-text"));
+    let mut decoded = Vec::new();
+    for segment in r.text().split_inclusive('=').filter(|s| *s != "=") {
+        let mut s = segment.to_owned();
+        while s.len() % 4 != 0 {
+            s.push('=');
+        }
+        b64.decode_vec(&s, &mut decoded).unwrap();
+    }
+    let (data, trailers) = split_trailer_frame(&decoded);
+    assert_eq!(data, message.as_bytes());
+    assert_eq!(trailers, "grpc-message: ok\r\ngrpc-status: 0\r\n");
+
+    // A disallowed origin gets no CORS headers (the call itself still goes through).
+    let r = request(
+        proxy.web(),
+        "POST",
+        "/trailers",
+        "x",
+        &[("Origin", "https://evil.example.com"), ("Content-Type", "application/grpc-web")],
+        message,
+    );
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    // CORS preflight, answered by the middleware.
+    let hits = b.hits.load(std::sync::atomic::Ordering::SeqCst);
+    let preflight = |origin: &str| {
+        request(
+            proxy.web(),
+            "OPTIONS",
+            "/svc.Greeter/SayHello",
+            "x",
+            &[
+                ("Origin", origin),
+                ("Access-Control-Request-Method", "POST"),
+                ("Access-Control-Request-Headers", "x-grpc-web,content-type"),
+            ],
+            "",
+        )
+    };
+    let r = preflight("https://app.example.com");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), Some("https://app.example.com"));
+    assert_eq!(r.header("access-control-allow-methods"), Some("POST"));
+    assert_eq!(r.header("access-control-allow-headers"), Some("X-Grpc-Web, Content-Type"));
+    assert_eq!(r.header("access-control-max-age"), Some("600"));
+    let r = preflight("https://evil.example.com");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), hits);
+
+    // Anything else passes untouched.
+    let r = get(proxy.web(), "x", "/plain");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("access-control-expose-headers"), None);
+    assert!(r.text().contains("target: /plain"), "{}", r.text());
 }

@@ -45,6 +45,29 @@ pub struct EntryPointSpec {
     pub encoded_characters: Option<crate::middleware::encoded_characters::EncodedCharacterPolicy>,
     /// `http.tls`: routers on this entry point serve HTTPS by default.
     pub tls: Option<switchyard_model::config::dynamic::RouterTls>,
+    /// `http3`: HTTP/3 on UDP, same port (see `http::http3`).
+    pub http3: Option<Http3Settings>,
+    /// The `Alt-Svc` value HTTPS responses carry once HTTP/3 is listening on this entry point
+    /// (set by `http::http3` when its UDP socket is bound; empty otherwise).
+    pub alt_svc: std::sync::OnceLock<http::HeaderValue>,
+}
+
+/// `entryPoints.<name>.http3`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Http3Settings {
+    /// The port advertised in `Alt-Svc` (`advertisedPort`, else the entry point's port).
+    pub advertised_port: u16,
+}
+
+impl Http3Settings {
+    /// Traefik's `Alt-Svc` value: HTTP/3 on the advertised port, remembered for 30 days.
+    pub fn alt_svc(&self) -> http::HeaderValue {
+        http::HeaderValue::from_str(&format!(
+            "h3=\":{}\"; ma=2592000",
+            self.advertised_port
+        ))
+        .unwrap_or_else(|_| http::HeaderValue::from_static("h3=\":443\"; ma=2592000"))
+    }
 }
 
 /// A configured duration where 0 means "none".
@@ -150,6 +173,13 @@ impl EntryPointSpec {
                 .unwrap_or(250),
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
             tls: http.and_then(|h| h.tls.clone()),
+            http3: ep.http3.as_ref().map(|h| Http3Settings {
+                advertised_port: h
+                    .advertised_port
+                    .filter(|p| *p != 0)
+                    .unwrap_or(addr.port()),
+            }),
+            alt_svc: std::sync::OnceLock::new(),
             encoded_characters: http
                 .and_then(|h| h.encoded_characters.as_ref())
                 .map(|c| {

@@ -240,7 +240,7 @@ async fn handshake(
     }
 }
 
-/// The TLS-ALPN-01 configuration when the client offers only-`acme-tls/1` style ALPN and a
+/// The TLS-ALPN-01 configuration when the client offers ALPN `acme-tls/1` and a
 /// challenge for its SNI is pending.
 fn acme_tls_alpn(
     shared: &Shared,

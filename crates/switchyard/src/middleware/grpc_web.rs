@@ -15,7 +15,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::header::{
     HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, ORIGIN, TE, TRAILER, VARY,
 };
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, Version};
 use http_body_util::BodyExt;
 use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use switchyard_model::config::dynamic::GrpcWeb as Config;
@@ -395,6 +395,7 @@ fn decode_groups(text: &[u8]) -> Result<Bytes, BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::StatusCode;
 
     #[test]
     fn trailer_frames_like_grpc_web() {
