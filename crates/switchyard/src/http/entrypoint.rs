@@ -62,11 +62,8 @@ pub struct Http3Settings {
 impl Http3Settings {
     /// Traefik's `Alt-Svc` value: HTTP/3 on the advertised port, remembered for 30 days.
     pub fn alt_svc(&self) -> http::HeaderValue {
-        http::HeaderValue::from_str(&format!(
-            "h3=\":{}\"; ma=2592000",
-            self.advertised_port
-        ))
-        .unwrap_or_else(|_| http::HeaderValue::from_static("h3=\":443\"; ma=2592000"))
+        http::HeaderValue::from_str(&format!("h3=\":{}\"; ma=2592000", self.advertised_port))
+            .unwrap_or_else(|_| http::HeaderValue::from_static("h3=\":443\"; ma=2592000"))
     }
 }
 
@@ -174,10 +171,7 @@ impl EntryPointSpec {
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
             tls: http.and_then(|h| h.tls.clone()),
             http3: ep.http3.as_ref().map(|h| Http3Settings {
-                advertised_port: h
-                    .advertised_port
-                    .filter(|p| *p != 0)
-                    .unwrap_or(addr.port()),
+                advertised_port: h.advertised_port.filter(|p| *p != 0).unwrap_or(addr.port()),
             }),
             alt_svc: std::sync::OnceLock::new(),
             encoded_characters: http

@@ -17,13 +17,22 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper::{Request, Response};
 
-/// A loopback port that was free a moment ago.
+/// A loopback port that was free a moment ago, never the same one twice in this process (tests
+/// run in parallel and a port handed out but not yet bound would otherwise come back).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -67,6 +76,19 @@ impl Proxy {
     }
 
     pub fn start_with_eps(eps: &[&str], dynamic_yaml: &str, extra_static: &str) -> Proxy {
+        // Another test process may take a port between free_port() and the bind: start again
+        // with fresh ports when that happens.
+        for _ in 0..3 {
+            match Self::try_start(eps, dynamic_yaml, extra_static) {
+                Ok(proxy) => return proxy,
+                Err(log) if log.contains("cannot listen") => continue,
+                Err(log) => panic!("switchyard did not become ready; log:\n{log}"),
+            }
+        }
+        panic!("switchyard could not get free ports three times");
+    }
+
+    fn try_start(eps: &[&str], dynamic_yaml: &str, extra_static: &str) -> Result<Proxy, String> {
         let dir = temp_dir("proxy");
         let dyn_dir = dir.join("dynamic");
         std::fs::create_dir_all(&dyn_dir).unwrap();
@@ -96,14 +118,31 @@ impl Proxy {
             ))
             .spawn()
             .expect("start switchyard");
-        let proxy = Proxy {
+        let mut proxy = Proxy {
             child,
             dir,
             ports,
             log,
         };
-        proxy.wait_ready();
-        proxy
+        proxy.try_wait_ready()?;
+        Ok(proxy)
+    }
+
+    /// Waits until ping answers 200; the log if the process exits or the wait times out.
+    fn try_wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(self.logs());
+            }
+            if let Ok(r) = try_request(self.addr("traefik"), "GET", "/ping", "localhost", &[], "") {
+                if r.status == 200 {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Err(self.logs())
     }
 
     pub fn port(&self, ep: &str) -> u16 {

@@ -38,6 +38,7 @@ impl RecvBody {
             Peeked::Chunk(b) => (Some(Frame::data(b)), Phase::Data),
             Peeked::Pending => (None, Phase::Data),
             Peeked::Trailers(t) => (Some(Frame::trailers(t)), Phase::Done),
+            Peeked::TrailersPending => (None, Phase::Trailers),
             Peeked::Empty => (None, Phase::Done),
         };
         Self {
@@ -57,6 +58,8 @@ pub(super) enum Peeked {
     Pending,
     /// No data, only trailers.
     Trailers(HeaderMap),
+    /// No data; trailers may still come.
+    TrailersPending,
     /// The stream ended with the headers: no body.
     Empty,
 }
@@ -71,7 +74,7 @@ pub(super) async fn peek(stream: &mut RecvStream) -> Result<Peeked, h3::error::S
                 Ok(Peeked::Chunk(buf.copy_to_bytes(buf.remaining())))
             }
             Poll::Ready(Ok(None)) => match stream.poll_recv_trailers(cx) {
-                Poll::Pending => Ok(Peeked::Pending),
+                Poll::Pending => Ok(Peeked::TrailersPending),
                 Poll::Ready(Ok(Some(t))) => Ok(Peeked::Trailers(t)),
                 Poll::Ready(Ok(None)) => Ok(Peeked::Empty),
                 Poll::Ready(Err(e)) => Err(e),
@@ -125,7 +128,7 @@ impl Body for RecvBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.state == Phase::Done || (self.length == Some(0) && self.first.is_none())
+        self.state == Phase::Done && self.first.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
