@@ -14,10 +14,23 @@ Scenarios:
                                      rewritten (one router changed) and a poller measures how long
                                      until the new route is served; wrk's non-2xx/socket errors
                                      during the reloads are counted
+  e  middleware chain cost           Switchyard and Traefik: one process serves a router with five
+                                     middlewares (headers, stripPrefix, redirectScheme that does
+                                     not redirect, rateLimit far above the load, compress below its
+                                     minimum body size) and the same router without them; keep-alive
+                                     wrk as in a, GET /api/bench with Accept-Encoding: gzip, against
+                                     each; CPU per request with the chain / without
+  f  HTTPS HTTP/2 termination        every proxy terminates TLS (one self-signed ECDSA P-256
+                                     certificate per run) and proxies to the plain-HTTP backend;
+                                     h2load -c50 -m10 -D<dur> (ALPN h2, SNI bench.local)
+  g  a new TLS connection per        h2load --h1 -c50 -m1 -D<dur> -H 'Connection: close' against
+     request                         the proxies of f: one TCP connection and one TLS handshake per
+                                     request; handshakes/s per proxy core and CPU per handshake
 
 Per run: requests/s, p50/p99 latency (wrk --latency), proxy CPU-seconds per 100k requests
 (utime+stime of the proxy's process tree from /proc/<pid>/stat, before and after the run) and
 proxy RSS (sum of VmRSS of the proxy's processes, sampled during the run; idle = before load).
+h2load (f, g) gives no latency percentiles: its mean request time is reported instead.
 
 Stdlib only. Every process started here is killed on exit (normal exit, error, SIGINT, SIGTERM).
 Run through bench/run.sh; `bench/run.sh --help` lists the options.
@@ -35,6 +48,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -48,8 +62,13 @@ LOAD_CORE = "1"
 HOST = "bench.local"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_PROXIES = ["switchyard", "nginx", "haproxy", "traefik"]
+ALL_SCENARIOS = ["a", "b", "c", "d", "e", "f", "g"]
 TRAEFIK_FORMAT = ["switchyard", "traefik"]  # proxies that read the Traefik configuration files
 BODY = "ok"
+CHAIN_HOST = "chain.local"  # scenario e: the router with the middleware chain
+CHAIN_PATH = "/api/bench"   # scenario e: requested with and without the chain (stripPrefix /api)
+PROBE = "/__probe"          # backend location that echoes the path and X-Bench-Request it got
+H2_STREAMS = 10             # scenario f: h2load -m (concurrent streams per connection)
 
 
 def log(msg):
@@ -174,19 +193,82 @@ def get_status(port, host, timeout=1.0):
         return None
 
 
+def _tls_client_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the benchmark's certificate is self-signed
+    ctx.set_alpn_protocols(["http/1.1"])
+    return ctx
+
+
+_TLS_CLIENT = _tls_client_context()
+
+
+def fetch(port, host, path="/", tls=False, headers=(), session=None, timeout=2.0):
+    """One HTTP/1.1 request on a fresh connection (`Connection: close`, read to EOF), over TLS
+    with SNI `host` when tls. Returns a dict: status, headers (lower-case names), body, and for
+    TLS version, cipher, alpn, resumed, session (to resume with). None if it fails."""
+    try:
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    except OSError:
+        return None
+    sock, info = raw, {}
+    try:
+        if tls:
+            sock = _TLS_CLIENT.wrap_socket(raw, server_hostname=host, session=session)
+        req = [f"GET {path} HTTP/1.1", f"Host: {host}", "Connection: close"] + list(headers)
+        sock.sendall(("\r\n".join(req) + "\r\n\r\n").encode())
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+        if tls:  # after the read: TLS 1.3 session tickets arrive after the handshake
+            info = {"version": sock.version(), "cipher": sock.cipher()[0],
+                    "alpn": sock.selected_alpn_protocol(), "resumed": sock.session_reused,
+                    "session": sock.session}
+    except (OSError, ssl.SSLError, ValueError):
+        return None
+    finally:
+        sock.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    m = re.match(r"HTTP/1\.[01] (\d{3})", lines[0])
+    if not m:
+        return None
+    hdrs = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return {"status": int(m.group(1)), "headers": hdrs, "body": body, **info}
+
+
+def tcp_passive_opens():
+    """Tcp PassiveOpens from /proc/net/snmp (machine-wide count of accepted TCP connections)."""
+    try:
+        with open("/proc/net/snmp") as f:
+            rows = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(rows[1][rows[0].index("PassiveOpens")])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def port_in_use(port):
     with socket.socket() as s:
         s.settimeout(0.2)
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_ready(proc, port, host, logfile, timeout=60.0, want=200):
+def wait_ready(proc, port, host, logfile, timeout=60.0, want=200, tls=False):
     t0 = time.monotonic()
     while time.monotonic() - t0 < timeout:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited with {proc.returncode} before ready; log:\n"
                                + tail(logfile))
-        if get_status(port, host, timeout=0.5) == want:
+        if tls:
+            r = fetch(port, host, tls=True, timeout=0.5)
+            status = r and r["status"]
+        else:
+            status = get_status(port, host, timeout=0.5)
+        if status == want:
             return time.monotonic() - t0
         time.sleep(0.02)
     raise RuntimeError(f"not ready (GET Host: {host} on :{port} != {want}) after {timeout}s; log:\n"
@@ -234,12 +316,27 @@ http {{
       default_type text/plain;
       return 200 "{BODY}";
     }}
+    # Only for the checks of scenario e (never under load): the path and the header received.
+    location = {PROBE} {{
+      default_type text/plain;
+      return 200 "$uri|$http_x_bench_request";
+    }}
+    location = /api{PROBE} {{
+      default_type text/plain;
+      return 200 "$uri|$http_x_bench_request";
+    }}
   }}
 }}
 """
 
 
-def nginx_proxy_conf(d, port, backend_port):
+def nginx_proxy_conf(d, port, backend_port, tls=None):
+    """tls: the certificate paths (dict with cert, key) for scenarios f/g, else plain HTTP."""
+    listen = "ssl http2" if tls else ""
+    tls_conf = (f"""  ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default lacks TLS 1.3
+  ssl_certificate {tls['cert']};
+  ssl_certificate_key {tls['key']};
+""" if tls else "")
     return f"""# nginx as the proxy under test: one worker, keep-alive upstream pool, Traefik-like
 # forwarded headers (Traefik and Switchyard always add X-Forwarded-* and X-Real-Ip).
 daemon off;
@@ -259,13 +356,13 @@ http {{
     keepalive 64;
     keepalive_requests 100000000;
   }}
-  server {{
-    listen 127.0.0.1:{port} default_server backlog=4096;
+{tls_conf}  server {{
+    listen 127.0.0.1:{port} {listen} default_server backlog=4096;
     server_name _;
     return 404;
   }}
   server {{
-    listen 127.0.0.1:{port};
+    listen 127.0.0.1:{port} {listen};
     server_name {HOST};
     location / {{
       proxy_pass http://backend;
@@ -282,7 +379,9 @@ http {{
 """
 
 
-def haproxy_conf(d, port, backend_port):
+def haproxy_conf(d, port, backend_port, tls=None):
+    """tls: the certificate paths (dict with pem: certificate + key) for scenarios f/g."""
+    bind = f"127.0.0.1:{port}" + (f" ssl crt {tls['pem']} alpn h2,http/1.1" if tls else "")
     return f"""# HAProxy as the proxy under test: one thread, server connections reused across clients.
 global
   nbthread 1
@@ -297,9 +396,9 @@ defaults
   timeout http-keep-alive 300s
 
 frontend web
-  bind 127.0.0.1:{port}
+  bind {bind}
   option forwardfor
-  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Proto {"https" if tls else "http"}
   http-request set-header X-Forwarded-Host %[req.hdr(host)]
   http-request set-header X-Real-Ip %[src]
   http-request return status 404 unless {{ req.hdr(host) -i {HOST} }}
@@ -311,13 +410,13 @@ backend bench
 """
 
 
-def traefik_static(port, dyn_dir):
+def traefik_static(port, dyn_dir, entry_point="web"):
     return f"""# Traefik v3 static configuration, read unchanged by Traefik and by Switchyard.
 global:
   checkNewVersion: false
   sendAnonymousUsage: false
 entryPoints:
-  web:
+  {entry_point}:
     address: "127.0.0.1:{port}"
 providers:
   file:
@@ -328,26 +427,93 @@ log:
 """
 
 
-def traefik_dynamic(backend_port, n_hosts=0, renamed=None):
+CHAIN_MIDDLEWARES = ["chain-headers", "chain-strip", "chain-redirect", "chain-ratelimit",
+                     "chain-compress"]
+
+
+def traefik_dynamic(backend_port, n_hosts=0, renamed=None, chain=False, tls=None):
     """The dynamic file: the bench.local router, plus n_hosts Host(`h<i>.bench`) routers.
-    renamed: a host that replaces h0.bench's (the one-router change of the reload test)."""
+    renamed: a host that replaces h0.bench's (the one-router change of the reload test).
+    chain (scenario e): plus a chain.local router, identical but for its five middlewares.
+    tls (scenarios f/g; dict with cert, key): the router is an HTTPS router on `websecure`, and
+    the certificate is both in tls.certificates and the default store's default certificate (so
+    that a client without SNI gets it too, not a generated one)."""
+    ep = "websecure" if tls else "web"
     lines = ["http:", "  routers:",
              "    bench:",
-             "      entryPoints: [web]",
+             f"      entryPoints: [{ep}]",
              f"      rule: \"Host(`{HOST}`)\"",
              "      service: backend"]
+    if tls:
+        lines += ["      tls: {}"]
+    if chain:
+        lines += ["    chain:",
+                  f"      entryPoints: [{ep}]",
+                  f"      rule: \"Host(`{CHAIN_HOST}`)\"",
+                  "      service: backend",
+                  f"      middlewares: [{', '.join(CHAIN_MIDDLEWARES)}]"]
     for i in range(n_hosts):
         host = renamed if (i == 0 and renamed) else f"h{i}.bench"
         lines += [f"    h{i}:",
                   "      entryPoints: [web]",
                   f"      rule: \"Host(`{host}`)\"",
                   "      service: backend"]
+    if chain:
+        lines += ["  middlewares:",
+                  "    chain-headers:",
+                  "      headers:",
+                  "        customRequestHeaders:",
+                  "          X-Bench-Request: \"yes\"",
+                  "        customResponseHeaders:",
+                  "          X-Bench-Response: \"yes\"",
+                  "    chain-strip:",
+                  "      stripPrefix:",
+                  "        prefixes: [\"/api\"]",
+                  "    chain-redirect:  # the entry point is plain HTTP: nothing to redirect",
+                  "      redirectScheme:",
+                  "        scheme: http",
+                  "        permanent: false",
+                  "    chain-ratelimit:  # far above any load this machine can generate",
+                  "      rateLimit:",
+                  "        average: 10000000",
+                  "        burst: 10000000",
+                  "    chain-compress:  # the backend's 2-byte body is below minResponseBodyBytes",
+                  "      compress: {}"]
     lines += ["  services:",
               "    backend:",
               "      loadBalancer:",
               "        servers:",
               f"          - url: \"http://127.0.0.1:{backend_port}\""]
+    if tls:
+        lines += ["tls:",
+                  "  certificates:",
+                  f"    - certFile: \"{tls['cert']}\"",
+                  f"      keyFile: \"{tls['key']}\"",
+                  "  stores:",
+                  "    default:",
+                  "      defaultCertificate:",
+                  f"        certFile: \"{tls['cert']}\"",
+                  f"        keyFile: \"{tls['key']}\""]
     return "\n".join(lines) + "\n"
+
+
+def make_certificate(d):
+    """One self-signed ECDSA P-256 certificate for bench.local (and 127.0.0.1), shared by every
+    proxy of the run. Returns the paths: cert, key, and pem (both in one file, for HAProxy)."""
+    os.makedirs(d, exist_ok=True)
+    paths = {k: os.path.join(d, f) for k, f in
+             (("cert", "cert.pem"), ("key", "key.pem"), ("pem", "cert+key.pem"))}
+    cmd = ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes", "-keyout", paths["key"], "-out", paths["cert"], "-days", "7",
+           "-subj", f"/CN={HOST}", "-addext", f"subjectAltName=DNS:{HOST},IP:127.0.0.1"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if p.returncode != 0:
+        raise RuntimeError(f"openssl req failed: {p.stderr}")
+    with open(paths["pem"], "w") as out:
+        for k in ("cert", "key"):
+            with open(paths[k]) as f:
+                out.write(f.read())
+    return paths
 
 
 def write(path, text):
@@ -380,35 +546,45 @@ class Proxy:
         self.logfile = os.path.join(self.dir, "proxy.log")
         os.makedirs(self.dir, exist_ok=True)
 
-    def command(self, n_hosts):
+    def command(self, n_hosts, mode):
+        """mode: "http" (scenarios a-d), "chain" (e: plus the chain.local router), "tls" (f, g).
+        Each mode writes its own configuration files (kept side by side in the run directory)."""
         d, a = self.dir, self.args
+        tls = a.tls if mode == "tls" else None
+        sfx = "" if mode == "http" else f"-{mode}"
         if self.name == "nginx":
-            conf = os.path.join(d, "nginx.conf")
-            write(conf, nginx_proxy_conf(d, self.port, a.backend_port))
+            conf = os.path.join(d, f"nginx{sfx}.conf")
+            write(conf, nginx_proxy_conf(d, self.port, a.backend_port, tls))
             return ["nginx", "-p", d, "-e", os.path.join(d, "error.log"), "-c", conf]
         if self.name == "haproxy":
-            conf = os.path.join(d, "haproxy.cfg")
-            write(conf, haproxy_conf(d, self.port, a.backend_port))
+            conf = os.path.join(d, f"haproxy{sfx}.cfg")
+            write(conf, haproxy_conf(d, self.port, a.backend_port, tls))
             return ["haproxy", "-db", "-f", conf]
-        static = os.path.join(d, "traefik.yml")
-        write(static, traefik_static(self.port, self.dyn_dir))
+        static = os.path.join(d, f"traefik{sfx}.yml")
+        self.dyn_dir = os.path.join(d, f"dynamic{sfx}")
+        write(static, traefik_static(self.port, self.dyn_dir,
+                                     "websecure" if tls else "web"))
         if os.path.isdir(self.dyn_dir):
             shutil.rmtree(self.dyn_dir)
-        write(os.path.join(self.dyn_dir, "routes.yml"), traefik_dynamic(a.backend_port, n_hosts))
+        write(os.path.join(self.dyn_dir, "routes.yml"),
+              traefik_dynamic(a.backend_port, n_hosts, chain=(mode == "chain"), tls=tls))
         binary = a.binary if self.name == "switchyard" else a.traefik
         return [binary, f"--configFile={static}"]
 
-    def start(self, n_hosts=0):
+    def start(self, n_hosts=0, mode="http"):
         if port_in_use(self.port):
             raise RuntimeError(f"port {self.port} already in use")
-        cmd = ["taskset", "-c", PROXY_CORE] + self.command(n_hosts)
+        cmd = ["taskset", "-c", PROXY_CORE] + self.command(n_hosts, mode)
         with open(self.logfile, "a") as f:
             f.write(f"\n=== {time.strftime('%F %T')} {' '.join(cmd)}\n")
         self.proc = spawn(cmd, self.logfile)
-        took = wait_ready(self.proc, self.port, HOST, self.logfile)
+        took = wait_ready(self.proc, self.port, HOST, self.logfile, tls=(mode == "tls"))
         if n_hosts:  # make sure the big configuration is the one being served
             wait_ready(self.proc, self.port, f"h{n_hosts - 1}.bench", self.logfile)
-        log(f"{self.name} ready on :{self.port} in {took:.2f}s ({n_hosts} extra routers)")
+        if mode == "chain":
+            wait_ready(self.proc, self.port, CHAIN_HOST, self.logfile)
+        log(f"{self.name} ready on :{self.port} in {took:.2f}s ({n_hosts} extra routers"
+            + ("" if mode == "http" else f", {mode}") + ")")
 
     def pids(self):
         return process_tree(self.proc.pid)
@@ -450,21 +626,65 @@ def parse_wrk(out):
     return r
 
 
-def wrk_cmd(args, port, seconds, close=False):
+def wrk_cmd(args, port, seconds, close=False, host=HOST, path="/", headers=()):
     cmd = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{args.connections}", f"-d{seconds}s",
-           "--latency", "-H", f"Host: {HOST}"]
+           "--latency", "-H", f"Host: {host}"]
     if close:
         cmd += ["-H", "Connection: close"]
-    return cmd + [f"http://127.0.0.1:{port}/"]
+    for h in headers:
+        cmd += ["-H", h]
+    return cmd + [f"http://127.0.0.1:{port}{path}"]
 
 
-def measure(proxy, args, seconds, close=False, during=None):
-    """One wrk run against proxy; returns wrk's numbers plus proxy CPU and RSS. `during`, if
-    given, is called (in this thread) with the wrk process while it runs; its result is stored
-    under 'during'."""
+def h2load_cmd(args, port, seconds, h1_close=False):
+    """Scenario f: HTTP/2 over TLS, args.connections connections with H2_STREAMS streams each.
+    Scenario g (h1_close): HTTP/1.1 over TLS, one request per connection (`Connection: close`;
+    h2load opens a new connection, hence a new TLS handshake, for each request). The URL names
+    bench.local, so SNI is bench.local; --connect-to sends the connections to 127.0.0.1; the
+    :authority override makes the Host header `bench.local` (without the port)."""
+    cmd = ["taskset", "-c", LOAD_CORE, "h2load", "-t1", f"-c{args.connections}", f"-D{seconds}",
+           "-H", f":authority: {HOST}", f"--connect-to=127.0.0.1:{port}"]
+    cmd += ["--h1", "-m1", "-H", "Connection: close"] if h1_close else [f"-m{H2_STREAMS}"]
+    return cmd + [f"https://{HOST}:{port}/"]
+
+
+def parse_h2load(out):
+    r = {"requests": None, "rps": None, "p50_ms": None, "p99_ms": None, "mean_ms": None,
+         "non2xx": 0, "failed": 0, "errored": 0, "timeout": 0, "alpn": None, "tls_protocol": None,
+         "tls_cipher": None, "tls_temp_key": None}
+    secs = None
+    if m := re.search(r"^finished in ([\d.]+)(us|ms|s|m|h),", out, re.M):
+        secs = to_ms(m.group(1) + m.group(2)) / 1e3
+        r["h2load_seconds"] = secs
+    if m := re.search(r"^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, "
+                      r"(\d+) failed, (\d+) errored, (\d+) timeout", out, re.M):
+        r["requests"] = int(m.group(3))
+        r["failed"], r["errored"], r["timeout"] = (int(m.group(i)) for i in (5, 6, 7))
+    if m := re.search(r"^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out, re.M):
+        r["non2xx"] = sum(int(m.group(i)) for i in (2, 3, 4))
+    if m := re.search(r"^time for request:\s+\S+\s+\S+\s+([\d.]+\w+)", out, re.M):
+        r["mean_ms"] = to_ms(m.group(1))
+    for key, label in (("alpn", "Application protocol"), ("tls_protocol", "TLS Protocol"),
+                       ("tls_cipher", "Cipher"), ("tls_temp_key", "Server Temp Key")):
+        if m := re.search(rf"^{label}: (.+)$", out, re.M):
+            r[key] = m.group(1).strip()
+    if r["requests"] and secs:
+        r["rps"] = round(r["requests"] / secs, 1)
+    # "failed" counts non-2xx answers and requests that got no answer; errored/timeout are
+    # connections that broke.
+    r["errors"] = r["failed"] + r["errored"] + r["timeout"]
+    return r
+
+
+def measure(proxy, args, seconds, close=False, during=None, cmd=None, parse=parse_wrk,
+            tool="wrk"):
+    """One load run against proxy (wrk by default; else `cmd`, whose output `parse` reads);
+    returns the load generator's numbers plus proxy CPU and RSS, and the machine's count of
+    accepted TCP connections per request. `during`, if given, is called (in this thread) with
+    the load process while it runs; its result is stored under 'during'."""
     pids = proxy.pids()
     rss_idle = rss_kib(pids)
-    logfile = os.path.join(proxy.dir, "wrk.log")
+    logfile = os.path.join(proxy.dir, f"{tool}.log")
     samples = []
     stop_sampling = threading.Event()
 
@@ -472,10 +692,12 @@ def measure(proxy, args, seconds, close=False, during=None):
         while not stop_sampling.wait(0.25):
             samples.append((time.monotonic(), rss_kib(proxy.pids())))
 
+    opens0 = tcp_passive_opens()
     cpu0 = cpu_seconds(pids)
     t0 = time.monotonic()
-    wrk = subprocess.Popen(wrk_cmd(args, proxy.port, seconds, close), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    wrk = subprocess.Popen(cmd or wrk_cmd(args, proxy.port, seconds, close),
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
     _children.append(wrk)
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
@@ -486,13 +708,17 @@ def measure(proxy, args, seconds, close=False, during=None):
         stop(wrk)
     wall = time.monotonic() - t0
     cpu1 = cpu_seconds(proxy.pids())
+    opens1 = tcp_passive_opens()
     stop_sampling.set()
     th.join()
     with open(logfile, "a") as f:
         f.write(f"\n=== {time.strftime('%F %T')} {' '.join(wrk.args)}\n{out}")
-    r = parse_wrk(out)
+    r = parse(out)
     if not r["requests"]:
-        raise RuntimeError(f"wrk produced no result against {proxy.name}:\n{out}")
+        raise RuntimeError(f"{tool} produced no result against {proxy.name}:\n{out}")
+    if opens0 is not None and opens1 is not None:
+        r["tcp_accepts"] = opens1 - opens0
+        r["conns_per_req"] = round((opens1 - opens0) / r["requests"], 4)
     cpu = cpu1 - cpu0
     r["proxy_cpu_s"] = round(cpu, 3)
     r["proxy_core_util"] = round(cpu / wall, 3)
@@ -504,6 +730,58 @@ def measure(proxy, args, seconds, close=False, during=None):
     if during:
         r["during"] = extra
     return r
+
+
+def check_chain(proxy):
+    """Scenario e, before any load: both routers answer 200 (no redirect) on the benchmark path;
+    through the chain the backend sees the prefix stripped and the added request header, the
+    client gets the added response header and an uncompressed body; without the chain, none of
+    that. A curl transcript of the same requests is kept in the proxy's directory."""
+    gz = ["Accept-Encoding: gzip"]
+    problems = []
+    for host, path, want_body in (
+            (CHAIN_HOST, CHAIN_PATH, BODY), (HOST, CHAIN_PATH, BODY),
+            (CHAIN_HOST, "/api" + PROBE, f"{PROBE}|yes"), (HOST, "/api" + PROBE, f"/api{PROBE}|")):
+        r = fetch(proxy.port, host, path, headers=gz)
+        chained = host == CHAIN_HOST
+        if r is None:
+            problems.append(f"{host}{path}: no answer")
+            continue
+        got = (r["status"], r["body"].decode("latin-1"), r["headers"].get("x-bench-response"),
+               r["headers"].get("content-encoding"))
+        want = (200, want_body, "yes" if chained else None, None)
+        if got != want:
+            problems.append(f"{host}{path}: got (status, body, X-Bench-Response, "
+                            f"Content-Encoding) = {got}, want {want}")
+    if shutil.which("curl"):
+        with open(os.path.join(proxy.dir, "chain-check.txt"), "w") as f:
+            for host, path in ((CHAIN_HOST, CHAIN_PATH), (CHAIN_HOST, "/api" + PROBE),
+                               (HOST, CHAIN_PATH)):
+                p = subprocess.run(["curl", "-sS", "-i", "--max-time", "5", "-H", f"Host: {host}",
+                                    "-H", "Accept-Encoding: gzip",
+                                    f"http://127.0.0.1:{proxy.port}{path}"],
+                                   capture_output=True, text=True, errors="replace")
+                f.write(f"$ curl -i -H 'Host: {host}' -H 'Accept-Encoding: gzip' "
+                        f"http://127.0.0.1:{proxy.port}{path}\n{p.stdout}{p.stderr}\n\n")
+    if problems:
+        raise RuntimeError("middleware chain check failed: " + "; ".join(problems))
+    log(f"  {proxy.name}: chain checked (200, prefix stripped, headers added, not compressed, "
+        "not redirected)")
+
+
+def probe_tls(proxy):
+    """Scenarios f/g: the TLS version and cipher a client gets, and whether the proxy resumes
+    a session (a second connection offering the first one's session or ticket), which decides
+    whether scenario g's handshakes are full or resumed ones."""
+    first = fetch(proxy.port, HOST, tls=True)
+    if first is None or first["status"] != 200:
+        raise RuntimeError(f"HTTPS GET through {proxy.name} failed: {first and first['status']}")
+    again = fetch(proxy.port, HOST, tls=True, session=first["session"])
+    info = {"version": first["version"], "cipher": first["cipher"],
+            "resumes": bool(again and again["resumed"])}
+    log(f"  {proxy.name}: {info['version']} {info['cipher']}, session resumption "
+        + ("offered and accepted" if info["resumes"] else "not done"))
+    return info
 
 
 def reload_probe(proxy, args, n_hosts, wrk):
@@ -550,6 +828,9 @@ def versions(args, proxies):
     v = {"nginx": first(["nginx", "-v"]).replace("nginx version: ", ""),
          "haproxy": first(["haproxy", "-v"]),
          "wrk": first(["wrk", "--version"])}
+    if set(args.scenarios) & {"f", "g"}:
+        v["h2load"] = first(["h2load", "--version"])
+        v["openssl"] = first(["openssl", "version"])
     if "traefik" in proxies:
         m = re.search(r"Version:\s*(\S+)", run([args.traefik, "version"]))
         v["traefik"] = m.group(1) if m else "?"
@@ -578,6 +859,7 @@ def med(values):
 def summarize(runs):
     keys = ["rps", "p50_ms", "p99_ms", "cpu_s_per_100k", "proxy_core_util", "rss_idle_kib",
             "rss_load_max_kib", "errors", "requests"]
+    keys += ["mean_ms", "conns_per_req"]
     return {k: med([r.get(k) for r in runs]) for k in keys} | {"n": len(runs)}
 
 
@@ -587,7 +869,7 @@ def main():
     ap.add_argument("--duration", type=int, default=10, help="whole seconds per wrk run (default 10)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up whole seconds before each proxy's "
                     "measured runs (default 1)")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds of scenarios a-c; medians are "
+    ap.add_argument("--repeat", type=int, default=3, help="rounds of scenarios a-c, e-g; medians are "
                     "reported, the proxy order rotates each round (default 3)")
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "switchyard"),
                     help="Switchyard binary (default target/release/switchyard)")
@@ -595,8 +877,10 @@ def main():
                     help="Traefik binary (default .venv/bin/traefik, from bench/setup.sh)")
     ap.add_argument("--proxies", default=",".join(ALL_PROXIES),
                     help="comma-separated subset of " + ",".join(ALL_PROXIES))
-    ap.add_argument("--scenarios", default="a,b,c,d", help="comma-separated subset of a,b,c,d")
-    ap.add_argument("--connections", type=int, default=50, help="wrk connections (default 50)")
+    ap.add_argument("--scenarios", default=",".join(ALL_SCENARIOS),
+                    help="comma-separated subset of " + ",".join(ALL_SCENARIOS))
+    ap.add_argument("--connections", type=int, default=50, help="wrk and h2load connections "
+                    "(default 50)")
     ap.add_argument("--hosts", type=int, default=10000, help="host routers for c/d (default 10000)")
     ap.add_argument("--reloads", type=int, default=0, help="reloads in scenario d (default: as "
                     "many as fit in the run, at least 3)")
@@ -614,14 +898,17 @@ def main():
             ap.error(f"unknown proxy {p}")
     if args.duration < 1:
         ap.error("--duration is at least 1 (wrk takes whole seconds)")
-    if not scenarios <= {"a", "b", "c", "d"}:
-        ap.error("scenarios are a, b, c, d")
+    if not scenarios <= set(ALL_SCENARIOS):
+        ap.error("scenarios are " + ", ".join(ALL_SCENARIOS))
+    args.scenarios = sorted(scenarios)
     if "switchyard" in proxies and not os.access(args.binary, os.X_OK):
         ap.error(f"no Switchyard binary at {args.binary} (cargo build --release, or --binary PATH, "
                  "or --proxies without switchyard)")
     if "traefik" in proxies and not os.access(args.traefik, os.X_OK):
         ap.error(f"no Traefik binary at {args.traefik} (run bench/setup.sh)")
-    for tool in ("nginx", "wrk", "taskset") + (("haproxy",) if "haproxy" in proxies else ()):
+    tools = ["nginx", "wrk", "taskset"] + (["haproxy"] if "haproxy" in proxies else [])
+    tools += ["h2load", "openssl"] if scenarios & {"f", "g"} else []
+    for tool in tools:
         if not shutil.which(tool):
             ap.error(f"{tool} not found (run bench/setup.sh)")
     if not args.reloads:
@@ -652,25 +939,30 @@ def main():
                     os.path.join(bdir, "backend.log"))
     wait_ready(backend, args.backend_port, HOST, os.path.join(bdir, "backend.log"))
 
+    args.tls = make_certificate(os.path.join(rundir, "tls")) if scenarios & {"f", "g"} else None
+
     ports = {name: args.port_base + 1 + i for i, name in enumerate(ALL_PROXIES)}
     px = {name: Proxy(name, ports[name], args, rundir) for name in proxies}
     result = {"started": stamp, "machine": machine(), "versions": versions(args, proxies),
               "params": {"duration_s": args.duration, "warmup_s": args.warmup,
                          "repeat": args.repeat, "connections": args.connections,
                          "wrk_threads": 1, "hosts": args.hosts, "reloads": args.reloads,
+                         "h2_streams": H2_STREAMS,
                          "proxy_core": PROXY_CORE, "load_core": LOAD_CORE,
                          "binary": args.binary, "proxies": proxies,
                          "scenarios": sorted(scenarios)},
-              "runs": [], "failures": []}
+              "runs": [], "failures": [], "tls_probe": {}}
     log(f"versions: {result['versions']}")
 
     def record(proxy, scenario, rnd, r):
         r.update(proxy=proxy, scenario=scenario, round=rnd)
         result["runs"].append(r)
-        log(f"  {proxy:10} {scenario}: {r['rps']:>9.0f} req/s  p50 {r['p50_ms']:.3f} ms  "
-            f"p99 {r['p99_ms']:.3f} ms  cpu {r['cpu_s_per_100k']:.3f} s/100k  "
+        lat = (f"p50 {fmt(r['p50_ms'], '{:.3f}')} ms  p99 {fmt(r['p99_ms'], '{:.3f}')} ms"
+               if r.get("p99_ms") is not None else f"mean {fmt(r.get('mean_ms'), '{:.3f}')} ms")
+        log(f"  {proxy:10} {scenario}: {fmt(r['rps'], '{:>9.0f}')} req/s  {lat}  "
+            f"cpu {r['cpu_s_per_100k']:.3f} s/100k  "
             f"core {r['proxy_core_util'] * 100:.0f}%  rss {r['rss_load_max_kib'] / 1024:.1f} MiB"
-            f"  errors {r['errors']}")
+            f"  conns/req {fmt(r.get('conns_per_req'), '{:.2f}')}  errors {r['errors']}")
 
     def attempt(name, scenario, fn):
         try:
@@ -681,7 +973,7 @@ def main():
         finally:
             px[name].stop()
 
-    for rnd in range(args.repeat if scenarios & {"a", "b", "c"} else 0):
+    for rnd in range(args.repeat if scenarios - {"d"} else 0):
         order = proxies[rnd % len(proxies):] + proxies[:rnd % len(proxies)]
         log(f"round {rnd + 1}/{args.repeat}: {', '.join(order)}")
         for name in order:
@@ -703,6 +995,43 @@ def main():
                         subprocess.run(wrk_cmd(args, p.port, args.warmup), capture_output=True)
                     record(name, "c", rnd, measure(p, args, args.duration))
                 attempt(name, "c", c)
+            if "e" in scenarios and name in TRAEFIK_FORMAT:
+                def e():
+                    p.start(mode="chain")
+                    check_chain(p)
+                    gz = ["Accept-Encoding: gzip"]
+                    # Plain router first in even rounds, chained router first in odd ones.
+                    variants = [("e-plain", HOST), ("e-chain", CHAIN_HOST)][::1 - 2 * (rnd % 2)]
+                    if args.warmup > 0:
+                        for _, host in variants:
+                            subprocess.run(wrk_cmd(args, p.port, args.warmup, host=host,
+                                                   path=CHAIN_PATH, headers=gz),
+                                           capture_output=True)
+                    for label, host in variants:
+                        record(name, label, rnd, measure(
+                            p, args, args.duration,
+                            cmd=wrk_cmd(args, p.port, args.duration, host=host, path=CHAIN_PATH,
+                                        headers=gz)))
+                attempt(name, "e", e)
+            if scenarios & {"f", "g"}:
+                def fg():
+                    p.start(mode="tls")
+                    result["tls_probe"][name] = probe_tls(p)
+                    if args.warmup > 0:
+                        subprocess.run(h2load_cmd(args, p.port, args.warmup),
+                                       capture_output=True, timeout=args.warmup + 60)
+                    if "f" in scenarios:
+                        r = measure(p, args, args.duration, parse=parse_h2load, tool="h2load",
+                                    cmd=h2load_cmd(args, p.port, args.duration))
+                        if r["alpn"] != "h2":
+                            raise RuntimeError(f"h2load negotiated {r['alpn']!r}, not h2")
+                        record(name, "f", rnd, r)
+                    if "g" in scenarios:
+                        r = measure(p, args, args.duration, parse=parse_h2load, tool="h2load",
+                                    cmd=h2load_cmd(args, p.port, args.duration, h1_close=True))
+                        r["tls_resumes"] = result["tls_probe"][name]["resumes"]
+                        record(name, "g", rnd, r)
+                attempt(name, "f/g", fg)
 
     if "d" in scenarios:
         seconds = max(args.duration, math.ceil(1.0 + args.reloads * args.reload_spacing + 1.0))
@@ -718,7 +1047,7 @@ def main():
 
     stop(backend)
     result["summary"] = {}
-    for s in ("a", "b", "c", "d"):
+    for s in ("a", "b", "c", "d", "e-plain", "e-chain", "f", "g"):
         for name in proxies:
             runs = [r for r in result["runs"] if r["proxy"] == name and r["scenario"] == s]
             if runs:
@@ -734,6 +1063,18 @@ def main():
                                                         for x in runs[0]["during"]),
                         "non2xx": runs[0]["non2xx"],
                         "socket_errors": runs[0]["errors"] - runs[0]["non2xx"]}
+    for name in proxies:  # scenario e: chain / plain, per round (same process, same round)
+        plain = {r["round"]: r for r in result["runs"]
+                 if r["proxy"] == name and r["scenario"] == "e-plain"}
+        chain = {r["round"]: r for r in result["runs"]
+                 if r["proxy"] == name and r["scenario"] == "e-chain"}
+        ratios = [round(chain[k]["cpu_s_per_100k"] / plain[k]["cpu_s_per_100k"], 3)
+                  for k in sorted(plain) if k in chain and plain[k]["cpu_s_per_100k"]]
+        if ratios:
+            result["summary"].setdefault("e", {})[name] = {
+                "cpu_ratio_rounds": ratios, "cpu_ratio": med(ratios),
+                "plain": result["summary"]["e-plain"][name],
+                "chain": result["summary"]["e-chain"][name]}
     result["finished"] = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     md = report(result)
     result["markdown"] = md
@@ -823,6 +1164,67 @@ def report(res):
                 out.append(f"\n{name}: {r['reloads_after_load_ended']} reload(s) applied after wrk "
                            "had finished (raise --duration).")
         out.append("")
+    if "e" in S:
+        out += ["### (e) middleware chain (headers, stripPrefix, redirectScheme, rateLimit, "
+                "compress) vs none, keep-alive", "",
+                "| Proxy | req/s, none | req/s, chain | CPU-s/100k, none | CPU-s/100k, chain | "
+                "CPU/req chain ÷ none | per round | p99 ms, none | p99 ms, chain | "
+                "RSS load MiB, chain | errors |",
+                "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"]
+        for name, r in S["e"].items():
+            pl, ch = r["plain"], r["chain"]
+            out.append("| " + " | ".join([
+                name, fmt(pl["rps"]), fmt(ch["rps"]), fmt(pl["cpu_s_per_100k"], "{:.3f}"),
+                fmt(ch["cpu_s_per_100k"], "{:.3f}"), fmt(r["cpu_ratio"], "{:.2f}×"),
+                ", ".join(f"{x:.2f}" for x in r["cpu_ratio_rounds"]),
+                fmt(pl["p99_ms"], "{:.3f}"), fmt(ch["p99_ms"], "{:.3f}"),
+                fmt(ch["rss_load_max_kib"] and ch["rss_load_max_kib"] / 1024, "{:.1f}"),
+                fmt((pl["errors"] or 0) + (ch["errors"] or 0))]) + " |")
+        out.append("")
+    probes = res.get("tls_probe", {})
+    if "f" in S:
+        rows = S["f"]
+        hp, ng, tr = (rows.get(n, {}) for n in ("haproxy", "nginx", "traefik"))
+        out += [f"### (f) HTTPS, HTTP/2 termination (h2load -c{prm['connections']} "
+                f"-m{prm.get('h2_streams', H2_STREAMS)})", "",
+                "| Proxy | req/s | mean ms | CPU-s / 100k req | proxy core busy | RSS idle MiB | "
+                "RSS load MiB | errors | CPU/req vs HAProxy | CPU/req vs nginx | "
+                "req/s vs Traefik |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, r in rows.items():
+            out.append("| " + " | ".join([
+                name, fmt(r["rps"]), fmt(r["mean_ms"], "{:.3f}"),
+                fmt(r["cpu_s_per_100k"], "{:.3f}"),
+                fmt(r["proxy_core_util"] and r["proxy_core_util"] * 100, "{:.0f}%"),
+                fmt(r["rss_idle_kib"] and r["rss_idle_kib"] / 1024, "{:.1f}"),
+                fmt(r["rss_load_max_kib"] and r["rss_load_max_kib"] / 1024, "{:.1f}"),
+                fmt(r["errors"]),
+                fmt(ratio(r["cpu_s_per_100k"], hp.get("cpu_s_per_100k")), "{:.2f}×"),
+                fmt(ratio(r["cpu_s_per_100k"], ng.get("cpu_s_per_100k")), "{:.2f}×"),
+                fmt(ratio(r["rps"], tr.get("rps")), "{:.2f}×")]) + " |")
+        out.append("")
+    if "g" in S:
+        rows = S["g"]
+        ng = rows.get("nginx", {})
+        out += [f"### (g) a new TLS connection per request (h2load --h1 -c{prm['connections']} "
+                "-m1, `Connection: close`)", "",
+                "| Proxy | handshakes/s | handshakes/s per proxy core | CPU µs / handshake | "
+                "proxy core busy | mean ms | TCP accepts / req | TLS | resumed | RSS load MiB | "
+                "errors | per core vs nginx |",
+                "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
+        for name, r in rows.items():
+            per_core = ratio(1e5, r["cpu_s_per_100k"])
+            pr = probes.get(name, {})
+            out.append("| " + " | ".join([
+                name, fmt(r["rps"]), fmt(per_core), fmt(r["cpu_s_per_100k"] and
+                                                         r["cpu_s_per_100k"] * 10, "{:.1f}"),
+                fmt(r["proxy_core_util"] and r["proxy_core_util"] * 100, "{:.0f}%"),
+                fmt(r["mean_ms"], "{:.3f}"), fmt(r["conns_per_req"], "{:.2f}"),
+                pr.get("version", "–"), {True: "yes", False: "no"}.get(pr.get("resumes"), "–"),
+                fmt(r["rss_load_max_kib"] and r["rss_load_max_kib"] / 1024, "{:.1f}"),
+                fmt(r["errors"]),
+                fmt(ratio(per_core, ratio(1e5, ng.get("cpu_s_per_100k"))), "{:.2f}×")]) + " |")
+        out.append("")
     out += targets(res)
     if res["failures"]:
         out += ["", "Failures:", ""] + [f"- {f['proxy']} {f['scenario']}: "
@@ -866,6 +1268,25 @@ def targets(res):
         bad = d["non2xx"] + d["socket_errors"]
         row("no failed requests during reloads", f"{d['non2xx']} non-2xx, "
             f"{d['socket_errors']} socket errors", bad == 0)
+    e = S.get("e", {}).get("switchyard")
+    if e:
+        r = e["cpu_ratio"]
+        row("middleware chain costs ≤ 1.25× CPU per request (e)", fmt(r, "{:.2f}×")
+            + (f" (Traefik {S['e']['traefik']['cpu_ratio']:.2f}×)" if "traefik" in S["e"] else ""),
+            None if r is None else r <= 1.25)
+    f = S.get("f", {})
+    if "switchyard" in f and "haproxy" in f:
+        r = ratio(f["switchyard"]["cpu_s_per_100k"], f["haproxy"]["cpu_s_per_100k"])
+        row("CPU per request ≤ 0.85× HAProxy (f)", fmt(r, "{:.2f}×"),
+            None if r is None else r <= 0.85)
+    if "switchyard" in f:
+        mib = f["switchyard"]["rss_load_max_kib"] / 1024
+        row("RSS under load ≤ 25 MiB (f)", f"{mib:.1f} MiB", mib <= 25)
+    g = S.get("g", {})
+    if "switchyard" in g and "nginx" in g:
+        r = ratio(g["nginx"]["cpu_s_per_100k"], g["switchyard"]["cpu_s_per_100k"])
+        row("handshakes/s per core ≥ nginx (g)", fmt(r, "{:.2f}× nginx's"),
+            None if r is None else r >= 1.0)
     return lines
 
 

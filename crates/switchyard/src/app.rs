@@ -17,8 +17,8 @@ use tracing::{error, info, warn};
 use crate::config::{self, LoadedStatic};
 use crate::http::entrypoint::{EntryPointSpec, Transport};
 use crate::http::internal::Health;
-use crate::http::server;
 use crate::http::upstream::{TransportSettings, UpstreamRegistry};
+use crate::http::{http3, server};
 use crate::runtime::compile::{CompileContext, DEFAULT_PRECEDENCE};
 use crate::runtime::{self, internal, watcher, Shared, Snapshot};
 
@@ -128,7 +128,9 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
             )
         })?;
         info!(entry_point = %spec.name, address = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "listening");
-        listeners.push((spec.clone(), listener));
+        // HTTP/3 (`entryPoints.<n>.http3`): UDP on the port the TCP listener got.
+        let h3 = http3::bind(spec, &shared, listener.local_addr().unwrap_or(spec.addr))?;
+        listeners.push((spec.clone(), listener, h3));
     }
 
     // Providers and the watcher.
@@ -161,9 +163,17 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
     // Listeners, each with its own stop switch.
     let mut stops = Vec::new();
     let mut tasks = Vec::new();
-    for (spec, listener) in listeners {
+    for (spec, listener, h3) in listeners {
         let (stop_tx, stop_rx) = watch::channel(false);
         stops.push((spec.clone(), stop_tx));
+        if let Some(h3) = h3 {
+            tasks.push(tokio::spawn(http3::serve(
+                h3,
+                spec.clone(),
+                shared.clone(),
+                stop_rx.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(server::serve(
             listener,
             spec,

@@ -298,8 +298,7 @@ fn circuit_breaker_trips_keeps_its_state_across_reloads_and_recovers() {
         router("bad", "PathPrefix(`/bad`)", "s", "cbbad"),
     );
     let mws = "    cb:\n      circuitBreaker:\n        expression: \"NetworkErrorRatio() > 0.5\"\n        fallbackDuration: 1s\n        recoveryDuration: 1s\n        responseCode: 418\n    cbbad:\n      circuitBreaker:\n        expression: \"NetworkErrorRatio() > 1\"\n";
-    let dead = dead_url();
-    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[dead.clone()], ""), mws), "");
+    let proxy = Proxy::start(&dynamic(&routers, &lb("s", &[dead_url()], ""), mws), "");
 
     // The first answer is a network error: the breaker trips and answers on its own.
     assert_eq!(get(proxy.web(), "x", "/").status, 502);

@@ -632,3 +632,88 @@ fn grpc_web_is_translated_to_grpc_and_back() {
         r.text()
     );
 }
+
+/// An HTTPS auth server (certificate for 127.0.0.1 from a fresh CA) that grants everything;
+/// returns its address and the CA's PEM.
+fn tls_auth_server() -> (SocketAddr, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper::service::service_fn(|_req| async {
+                        let mut resp = hyper::Response::new(Full::new(Bytes::new()));
+                        resp.headers_mut()
+                            .insert("x-auth-user", "tls-user".parse().unwrap());
+                        Ok::<_, std::convert::Infallible>(resp)
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    (addr, ca.pem())
+}
+
+#[test]
+fn forward_auth_over_tls() {
+    let b = Backend::start("b");
+    let (auth, ca_pem) = tls_auth_server();
+    let ca_yaml = ca_pem.replace('\n', "\\n");
+    let routers = [
+        router("ca", "PathPrefix(`/ca`)", "withca"),
+        router("noca", "PathPrefix(`/noca`)", "noca"),
+        router("skip", "PathPrefix(`/skip`)", "skip"),
+    ]
+    .concat();
+    let mws = format!(
+        "    withca:\n      forwardAuth:\n        address: \"https://{auth}/\"\n        authResponseHeaders: [X-Auth-User]\n        tls:\n          ca: \"{ca_yaml}\"\n    noca:\n      forwardAuth:\n        address: \"https://{auth}/\"\n    skip:\n      forwardAuth:\n        address: \"https://{auth}/\"\n        authResponseHeaders: [X-Auth-User]\n        tls:\n          insecureSkipVerify: true\n"
+    );
+    let proxy = Proxy::start(&config(&b, &routers, &mws), "");
+    let r = get(proxy.web(), "x", "/ca");
+    assert_eq!(r.status, 200, "{}", proxy.logs());
+    assert!(r.text().contains("x-auth-user: tls-user\n"), "{}", r.text());
+    // An auth server whose certificate cannot be verified is an auth server that cannot be
+    // reached: 500.
+    assert_eq!(get(proxy.web(), "x", "/noca").status, 500);
+    let r = get(proxy.web(), "x", "/skip");
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("x-auth-user: tls-user\n"), "{}", r.text());
+}

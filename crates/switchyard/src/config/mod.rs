@@ -180,7 +180,6 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
     add(cfg.ocsp.is_some(), "ocsp");
     for (name, ep) in &cfg.entry_points {
         let http = ep.http.as_ref();
-        add(ep.http3.is_some(), &format!("entryPoints.{name}.http3"));
         add(
             ep.proxy_protocol.is_some(),
             &format!("entryPoints.{name}.proxyProtocol"),

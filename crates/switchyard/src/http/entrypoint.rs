@@ -55,14 +55,15 @@ pub struct EntryPointSpec {
 /// `entryPoints.<name>.http3`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Http3Settings {
-    /// The port advertised in `Alt-Svc` (`advertisedPort`, else the entry point's port).
-    pub advertised_port: u16,
+    /// The port advertised in `Alt-Svc` (`advertisedPort`); `None`: the entry point's port.
+    pub advertised_port: Option<u16>,
 }
 
 impl Http3Settings {
-    /// Traefik's `Alt-Svc` value: HTTP/3 on the advertised port, remembered for 30 days.
-    pub fn alt_svc(&self) -> http::HeaderValue {
-        http::HeaderValue::from_str(&format!("h3=\":{}\"; ma=2592000", self.advertised_port))
+    /// Traefik's `Alt-Svc` value: HTTP/3 on `port`, remembered for 30 days.
+    pub fn alt_svc(&self, port: u16) -> http::HeaderValue {
+        // Digits and ASCII punctuation only: always a valid header value.
+        http::HeaderValue::try_from(format!("h3=\":{port}\"; ma=2592000"))
             .unwrap_or_else(|_| http::HeaderValue::from_static("h3=\":443\"; ma=2592000"))
     }
 }
@@ -171,7 +172,7 @@ impl EntryPointSpec {
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
             tls: http.and_then(|h| h.tls.clone()),
             http3: ep.http3.as_ref().map(|h| Http3Settings {
-                advertised_port: h.advertised_port.filter(|p| *p != 0).unwrap_or(addr.port()),
+                advertised_port: h.advertised_port.filter(|p| *p != 0),
             }),
             alt_svc: std::sync::OnceLock::new(),
             encoded_characters: http

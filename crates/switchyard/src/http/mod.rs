@@ -11,6 +11,12 @@ pub mod error;
 pub mod failover;
 pub mod forwarded;
 pub mod health;
+// HTTP/3 (feature `http3`); without the feature, a stand-in that warns and serves nothing.
+#[cfg(feature = "http3")]
+pub mod http3;
+#[cfg(not(feature = "http3"))]
+#[path = "http3_off.rs"]
+pub mod http3;
 pub mod internal;
 pub mod load_balancer;
 pub mod mirror;

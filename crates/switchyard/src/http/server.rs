@@ -305,6 +305,13 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
     let mut resp = route(req, conn).await;
     let mut guard = guard;
     guard.answered = true;
+    // HTTP/3 advertised on HTTPS responses once its UDP socket listens (see `http::http3`).
+    if conn.ctx.tls {
+        if let Some(alt_svc) = conn.spec.alt_svc.get() {
+            resp.headers_mut()
+                .insert(http::header::ALT_SVC, alt_svc.clone());
+        }
+    }
     if close {
         resp.headers_mut()
             .insert(CONNECTION, HeaderValue::from_static("close"));

@@ -181,6 +181,7 @@ pub fn build(
     if let Some(c) = &cfg.rate_limit {
         let key = registry::state_key(name, c);
         return ok(rate_limit::RateLimit::new(
+            name,
             c,
             state.rate_limits.get_or_insert_with(key, Default::default),
         ));

@@ -7,10 +7,15 @@
 //!
 //! The buckets live in [`super::MiddlewareState`], keyed by the middleware's qualified name and
 //! configuration, so a reload that leaves the middleware unchanged does not reset anyone's limit.
-//! The Redis-backed mode (`redis`) is not supported yet and makes the middleware fail to build.
+//! With `redis`, the buckets live in Redis instead and every replica sharing it enforces one
+//! limit together (see [`redis`]); a request Redis cannot decide is answered 500.
+
+mod pool;
+mod redis;
+mod resp;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -20,9 +25,10 @@ use switchyard_model::config::dynamic::RateLimit as Config;
 use switchyard_model::Duration as GoDuration;
 use tracing::debug;
 
+use self::redis::{RedisBuckets, RedisSettings, ScriptArgs};
 use super::source::SourceCriterion;
 use super::{BoxFuture, Middleware, Next};
-use crate::http::body::{full, Body};
+use crate::http::body::{full, text_response, Body};
 use crate::http::service::RequestCtx;
 
 const X_RETRY_IN: HeaderName = HeaderName::from_static("x-retry-in");
@@ -32,10 +38,11 @@ const MAX_SOURCES: usize = 65_536;
 /// How often buckets that have refilled completely are dropped.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
-/// The buckets of one rate limiter, by source key.
+/// The buckets of one rate limiter, by source key; or, with `redis`, its Redis connections.
 #[derive(Debug)]
 pub struct RateLimitBuckets {
     inner: Mutex<Buckets>,
+    redis: OnceLock<Arc<RedisBuckets>>,
 }
 
 impl Default for RateLimitBuckets {
@@ -45,6 +52,7 @@ impl Default for RateLimitBuckets {
                 map: HashMap::new(),
                 last_sweep: Instant::now(),
             }),
+            redis: OnceLock::new(),
         }
     }
 }
@@ -134,16 +142,24 @@ pub struct RateLimit {
     rate: Option<Rate>,
     source: SourceCriterion,
     buckets: Arc<RateLimitBuckets>,
+    /// With `redis` (and a limit): where the buckets are.
+    redis: Option<SharedBuckets>,
+}
+
+/// The Redis side of a limiter and what it sends with every request.
+#[derive(Debug)]
+struct SharedBuckets {
+    /// The qualified middleware name, for logs.
+    name: String,
+    redis: Arc<RedisBuckets>,
+    args: ScriptArgs,
 }
 
 impl RateLimit {
-    /// Builds the middleware on `buckets` (from [`super::MiddlewareState`]).
-    pub fn new(cfg: &Config, buckets: Arc<RateLimitBuckets>) -> Result<Self, String> {
-        if cfg.redis.is_some() {
-            return Err(
-                "rateLimit.redis: the Redis-backed rate limiter is not supported yet".to_owned(),
-            );
-        }
+    /// Builds the middleware `name` (qualified, `name@provider`: part of the Redis keys) on
+    /// `buckets` (from [`super::MiddlewareState`]).
+    pub fn new(name: &str, cfg: &Config, buckets: Arc<RateLimitBuckets>) -> Result<Self, String> {
+        let redis_settings = cfg.redis.as_ref().map(RedisSettings::parse).transpose()?;
         let source =
             SourceCriterion::new(cfg.source_criterion.as_ref(), "rateLimit.sourceCriterion")?;
         let period = cfg.period.unwrap_or(GoDuration::ZERO);
@@ -166,10 +182,22 @@ impl RateLimit {
                 max_delay: max_delay(per_sec),
             }
         });
+        let redis = match (redis_settings, &rate) {
+            (Some(settings), Some(rate)) => Some(SharedBuckets {
+                name: name.to_owned(),
+                redis: buckets
+                    .redis
+                    .get_or_init(|| Arc::new(RedisBuckets::new(settings)))
+                    .clone(),
+                args: ScriptArgs::new(name, rate),
+            }),
+            _ => None,
+        };
         Ok(Self {
             rate,
             source,
             buckets,
+            redis,
         })
     }
 }
@@ -199,6 +227,14 @@ fn too_many_requests(wait: Duration) -> Response<Body> {
     resp
 }
 
+/// Traefik's answer when Redis could not decide.
+fn bucket_error() -> Response<Body> {
+    text_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Could not insert/update bucket\n",
+    )
+}
+
 impl Middleware for RateLimit {
     fn call<'a>(
         &'a self,
@@ -211,7 +247,20 @@ impl Middleware for RateLimit {
                 return next.run(req, ctx).await;
             };
             let key = self.source.key(&req, ctx.peer);
-            match self.buckets.take(key, rate, Instant::now()) {
+            let decision = match &self.redis {
+                None => self.buckets.take(key, rate, Instant::now()),
+                Some(shared) => match shared.redis.take(&shared.args, &key).await {
+                    Ok(decision) => {
+                        shared.redis.succeeded(&shared.name);
+                        decision
+                    }
+                    Err(e) => {
+                        shared.redis.failed(&shared.name, &e);
+                        return bucket_error();
+                    }
+                },
+            };
+            match decision {
                 Ok(delay) => {
                     if !delay.is_zero() {
                         tokio::time::sleep(delay).await;
@@ -238,7 +287,10 @@ mod tests {
             burst: Some(burst),
             ..Config::default()
         };
-        RateLimit::new(&cfg, Arc::default()).unwrap().rate.unwrap()
+        RateLimit::new("t@file", &cfg, Arc::default())
+            .unwrap()
+            .rate
+            .unwrap()
     }
 
     #[test]
@@ -300,13 +352,13 @@ mod tests {
 
     #[test]
     fn options_are_validated_and_defaulted() {
-        let unlimited = RateLimit::new(&Config::default(), Arc::default()).unwrap();
+        let unlimited = RateLimit::new("t@file", &Config::default(), Arc::default()).unwrap();
         assert!(unlimited.rate.is_none(), "average 0 disables the limit");
         let negative = Config {
             average: Some(-1),
             ..Config::default()
         };
-        assert!(RateLimit::new(&negative, Arc::default())
+        assert!(RateLimit::new("t@file", &negative, Arc::default())
             .unwrap()
             .rate
             .is_none());
@@ -315,15 +367,34 @@ mod tests {
             period: Some(GoDuration::from_secs(-1)),
             ..Config::default()
         };
-        let err = RateLimit::new(&bad_period, Arc::default()).unwrap_err();
+        let err = RateLimit::new("t@file", &bad_period, Arc::default()).unwrap_err();
         assert!(err.starts_with("rateLimit.period"), "{err}");
         let redis = Config {
             average: Some(1),
             redis: Some(Default::default()),
             ..Config::default()
         };
-        let err = RateLimit::new(&redis, Arc::default()).unwrap_err();
-        assert!(err.contains("rateLimit.redis"), "{err}");
+        let built = RateLimit::new("t@file", &redis, Arc::default()).unwrap();
+        assert!(built.redis.is_some(), "redis: {{}} means localhost:6379");
+        let bad_redis = Config {
+            average: Some(1),
+            redis: Some(switchyard_model::config::dynamic::RateLimitRedis {
+                endpoints: vec!["nope".into()],
+                ..Default::default()
+            }),
+            ..Config::default()
+        };
+        let err = RateLimit::new("t@file", &bad_redis, Arc::default()).unwrap_err();
+        assert!(err.starts_with("rateLimit.redis.endpoints[0]: "), "{err}");
+        let unlimited = Config {
+            redis: bad_redis.redis.clone(),
+            average: Some(0),
+            ..Config::default()
+        };
+        assert!(
+            RateLimit::new("t@file", &unlimited, Arc::default()).is_err(),
+            "the section is validated even without a limit"
+        );
         let r = rate(5, 0, 0);
         assert_eq!(r.per_sec, 5.0, "period defaults to 1s");
         assert_eq!(r.burst, 1.0, "burst defaults to 1");

@@ -183,7 +183,7 @@ impl DeferredBody {
         Deferred {
             slot: self.slot.clone(),
             inner: None,
-            hint: self.hint.clone(),
+            hint: self.hint,
             end: self.end,
         }
         .boxed()
@@ -234,7 +234,7 @@ impl HttpBody for Deferred {
     fn size_hint(&self) -> SizeHint {
         match &self.inner {
             Some(inner) => inner.size_hint(),
-            None => self.hint.clone(),
+            None => self.hint,
         }
     }
 }

@@ -98,6 +98,8 @@ fn idempotent(method: &Method) -> bool {
 
 /// Where each attempt's body comes from.
 enum Source {
+    /// No body: nothing to keep.
+    Empty,
     /// Read into memory: every attempt gets the same bytes.
     Buffered(BufferedBody),
     /// Streamed: only an attempt that never read it can be followed by another.
@@ -107,6 +109,7 @@ enum Source {
 impl Source {
     fn body(&self) -> Body {
         match self {
+            Source::Empty => crate::http::body::empty(),
             Source::Buffered(b) => b.body(),
             Source::Deferred(d) => d.attempt(),
         }
@@ -114,7 +117,7 @@ impl Source {
 
     fn replayable(&self) -> bool {
         match self {
-            Source::Buffered(_) => true,
+            Source::Empty | Source::Buffered(_) => true,
             Source::Deferred(d) => d.untouched(),
         }
     }
@@ -136,7 +139,9 @@ impl Middleware for Retry {
                 .status
                 .as_ref()
                 .filter(|_| self.retry_non_idempotent || idempotent(&parts.method));
-            let source = if status.is_some() {
+            let source = if hyper::body::Body::is_end_stream(&body) {
+                Source::Empty
+            } else if status.is_some() {
                 match replay::read_limited(body, self.max_body).await {
                     Ok(buffered) => Source::Buffered(buffered),
                     Err(ReadError::TooLarge { read, rest }) => {

@@ -70,9 +70,7 @@ pub(super) async fn peek(stream: &mut RecvStream) -> Result<Peeked, h3::error::S
     std::future::poll_fn(|cx| {
         Poll::Ready(match stream.poll_recv_data(cx) {
             Poll::Pending => Ok(Peeked::Pending),
-            Poll::Ready(Ok(Some(mut buf))) => {
-                Ok(Peeked::Chunk(buf.copy_to_bytes(buf.remaining())))
-            }
+            Poll::Ready(Ok(Some(mut buf))) => Ok(Peeked::Chunk(buf.copy_to_bytes(buf.remaining()))),
             Poll::Ready(Ok(None)) => match stream.poll_recv_trailers(cx) {
                 Poll::Pending => Ok(Peeked::TrailersPending),
                 Poll::Ready(Ok(Some(t))) => Ok(Peeked::Trailers(t)),

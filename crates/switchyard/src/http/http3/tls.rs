@@ -15,7 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use quinn::crypto::rustls::QuicServerConfig;
-use quinn::crypto::{self, ExportKeyingMaterialError, KeyPair, Keys, PacketKey, UnsupportedVersion};
+use quinn::crypto::{
+    self, ExportKeyingMaterialError, KeyPair, Keys, PacketKey, ServerConfig as _,
+    UnsupportedVersion,
+};
 use quinn::{ConnectionId, Side, TransportErrorCode};
 use quinn_proto::transport_parameters::TransportParameters;
 use quinn_proto::TransportError;
@@ -132,7 +135,11 @@ fn quic_config(config: &rustls::ServerConfig) -> Result<Arc<QuicServerConfig>, S
 }
 
 impl crypto::ServerConfig for SniQuicConfig {
-    fn initial_keys(&self, version: u32, dst_cid: &ConnectionId) -> Result<Keys, UnsupportedVersion> {
+    fn initial_keys(
+        &self,
+        version: u32,
+        dst_cid: &ConnectionId,
+    ) -> Result<Keys, UnsupportedVersion> {
         self.base.initial_keys(version, dst_cid)
     }
 
@@ -149,7 +156,10 @@ impl crypto::ServerConfig for SniQuicConfig {
         // otherwise. `version` was accepted by `initial_keys` (the base's), as quinn requires.
         let (probe_config, probe) = match self.choose(None) {
             Ok((_, config)) => (config.clone(), config.start_session(version, params)),
-            Err(_) => (self.base.clone(), self.base.clone().start_session(version, params)),
+            Err(_) => (
+                self.base.clone(),
+                self.base.clone().start_session(version, params),
+            ),
         };
         Box::new(SniSession {
             state: State::Hello {
@@ -206,11 +216,14 @@ impl SniSession {
             return self.probe.read_handshake(hello);
         };
         let sni: Option<Arc<str>> = sni.map(|s| Arc::from(s.to_ascii_lowercase()));
-        let (options, config) = chooser.choose(sni.as_deref()).map_err(|reason| TransportError {
-            code: TransportErrorCode::crypto(HANDSHAKE_FAILURE),
-            frame: None,
-            reason,
-        })?;
+        let (options, config) =
+            chooser
+                .choose(sni.as_deref())
+                .map_err(|reason| TransportError {
+                    code: TransportErrorCode::crypto(HANDSHAKE_FAILURE),
+                    frame: None,
+                    reason,
+                })?;
         if !Arc::ptr_eq(&config, &probe_config) {
             self.probe = config.start_session(version, &params);
         }
@@ -420,7 +433,10 @@ mod tests {
             client_hello_sni(&msg),
             Some(Some("a.example.com".to_owned()))
         );
-        assert_eq!(client_hello_sni(&hello(&[(10, vec![0, 2, 0, 29])])), Some(None));
+        assert_eq!(
+            client_hello_sni(&hello(&[(10, vec![0, 2, 0, 29])])),
+            Some(None)
+        );
     }
 
     #[test]

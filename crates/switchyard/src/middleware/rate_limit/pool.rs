@@ -47,7 +47,11 @@ pub(super) struct RedisPool {
 }
 
 impl RedisPool {
-    pub(super) fn new(endpoints: Vec<Endpoint>, settings: ConnSettings, limits: PoolLimits) -> Self {
+    pub(super) fn new(
+        endpoints: Vec<Endpoint>,
+        settings: ConnSettings,
+        limits: PoolLimits,
+    ) -> Self {
         let permits = Arc::new(Semaphore::new(
             limits.in_use.clamp(1, Semaphore::MAX_PERMITS),
         ));
@@ -178,7 +182,13 @@ impl RedisPool {
                     pool.filling.store(false, Ordering::Release);
                     return;
                 }
-                let Ok(permit) = pool.permits.clone().try_acquire_owned() else {
+                // Idle connections hold no slot: open one only while idle + in use stays within
+                // the limit, so `maxActiveConns` holds.
+                let permit = pool.permits.clone().try_acquire_owned().ok();
+                let Some(permit) = permit.filter(|_| {
+                    pool.idle_len() < pool.permits.available_permits() + 1
+                        && pool.idle_len() < wanted
+                }) else {
                     pool.filling.store(false, Ordering::Release);
                     return;
                 };

@@ -46,7 +46,9 @@ impl Endpoint {
                 .rsplit_once(':')
                 .ok_or_else(|| format!("{raw:?}: expected host:port"))?;
             if host.contains(':') {
-                return Err(format!("{raw:?}: an IPv6 address needs brackets: [ipv6]:port"));
+                return Err(format!(
+                    "{raw:?}: an IPv6 address needs brackets: [ipv6]:port"
+                ));
             }
             (host, port)
         };
@@ -587,7 +589,12 @@ mod tests {
         assert_eq!(err.server_message(), Some("NOSCRIPT No matching script"));
         assert!(err.to_string().starts_with("test:6379 answered"), "{err}");
 
-        for wire in [&b"?\r\n"[..], b"*99\r\n", b"*1\r\n*1\r\n", b"$2\r\nabcd\r\n"] {
+        for wire in [
+            &b"?\r\n"[..],
+            b"*99\r\n",
+            b"*1\r\n*1\r\n",
+            b"$2\r\nabcd\r\n",
+        ] {
             let mut conn = scripted(wire);
             let err = conn.command(&[b"X"]).await.unwrap_err();
             assert!(matches!(err, RespError::Protocol { .. }), "{wire:?}: {err}");
@@ -611,7 +618,10 @@ mod tests {
             ..ClientTls::default()
         };
         let err = tls_connector(&both(Some("/nope.pem"), None)).err().unwrap();
-        assert_eq!(err, "rateLimit.redis.tls: cert and key must be set together");
+        assert_eq!(
+            err,
+            "rateLimit.redis.tls: cert and key must be set together"
+        );
         let err = tls_connector(&ClientTls {
             ca: Some("/does/not/exist.pem".into()),
             ..ClientTls::default()
