@@ -581,8 +581,8 @@ class Proxy:
         took = wait_ready(self.proc, self.port, HOST, self.logfile, tls=(mode == "tls"))
         if n_hosts:  # make sure the big configuration is the one being served
             wait_ready(self.proc, self.port, f"h{n_hosts - 1}.bench", self.logfile)
-        if mode == "chain":
-            wait_ready(self.proc, self.port, CHAIN_HOST, self.logfile)
+        if mode == "chain":  # same file as bench.local's router: served together, or never
+            wait_ready(self.proc, self.port, CHAIN_HOST, self.logfile, timeout=10.0)
         log(f"{self.name} ready on :{self.port} in {took:.2f}s ({n_hosts} extra routers"
             + ("" if mode == "http" else f", {mode}") + ")")
 
@@ -636,16 +636,33 @@ def wrk_cmd(args, port, seconds, close=False, host=HOST, path="/", headers=()):
     return cmd + [f"http://127.0.0.1:{port}{path}"]
 
 
-def h2load_cmd(args, port, seconds, h1_close=False):
-    """Scenario f: HTTP/2 over TLS, args.connections connections with H2_STREAMS streams each.
-    Scenario g (h1_close): HTTP/1.1 over TLS, one request per connection (`Connection: close`;
-    h2load opens a new connection, hence a new TLS handshake, for each request). The URL names
-    bench.local, so SNI is bench.local; --connect-to sends the connections to 127.0.0.1; the
-    :authority override makes the Host header `bench.local` (without the port)."""
-    cmd = ["taskset", "-c", LOAD_CORE, "h2load", "-t1", f"-c{args.connections}", f"-D{seconds}",
+def h2load_cmd(args, port, seconds=None, requests=None):
+    """Scenario f (seconds): HTTP/2 over TLS for that long, args.connections connections with
+    H2_STREAMS streams each. Scenario g (requests): HTTP/1.1 over TLS, that many requests, one
+    per connection (`Connection: close`: h2load opens a new connection, hence does a new TLS
+    handshake, for each request). g gives a request count, not a duration: h2load 1.52's timed
+    mode (-D) does not exit when the server closes the connections. The URL names bench.local,
+    so SNI is bench.local; --connect-to sends the connections to 127.0.0.1; the :authority
+    override makes the Host header `bench.local` (without the port)."""
+    cmd = ["taskset", "-c", LOAD_CORE, "h2load", "-t1", f"-c{args.connections}",
            "-H", f":authority: {HOST}", f"--connect-to=127.0.0.1:{port}"]
-    cmd += ["--h1", "-m1", "-H", "Connection: close"] if h1_close else [f"-m{H2_STREAMS}"]
+    if requests:
+        cmd += ["--h1", "-m1", f"-n{requests}", "-H", "Connection: close"]
+    else:
+        cmd += [f"-m{H2_STREAMS}", f"-D{seconds}"]
     return cmd + [f"https://{HOST}:{port}/"]
+
+
+def g_requests(args, port):
+    """Scenario g's request count: the rate of a short calibration run (50 requests per
+    connection, also the warm-up) times --duration."""
+    n = 50 * args.connections
+    p = subprocess.run(h2load_cmd(args, port, requests=n), capture_output=True, text=True,
+                       timeout=120)
+    r = parse_h2load(p.stdout + p.stderr)
+    if not r["rps"]:
+        raise RuntimeError(f"h2load calibration run failed:\n{p.stdout}{p.stderr}")
+    return max(10 * args.connections, int(r["rps"] * args.duration)), r["rps"]
 
 
 def parse_h2load(out):
@@ -677,12 +694,14 @@ def parse_h2load(out):
 
 
 def measure(proxy, args, seconds, close=False, during=None, cmd=None, parse=parse_wrk,
-            tool="wrk"):
+            tool="wrk", timeout=None):
     """One load run against proxy (wrk by default; else `cmd`, whose output `parse` reads);
     returns the load generator's numbers plus proxy CPU and RSS, and the machine's count of
     accepted TCP connections per request. `during`, if given, is called (in this thread) with
-    the load process while it runs; its result is stored under 'during'."""
-    pids = proxy.pids()
+    the load process while it runs; its result is stored under 'during'. The load generator is
+    killed after `timeout` seconds (default seconds + 30) and the run fails."""
+    root = proxy.proc.pid
+    pids = process_tree(root)
     rss_idle = rss_kib(pids)
     logfile = os.path.join(proxy.dir, f"{tool}.log")
     samples = []
@@ -690,7 +709,7 @@ def measure(proxy, args, seconds, close=False, during=None, cmd=None, parse=pars
 
     def sampler():
         while not stop_sampling.wait(0.25):
-            samples.append((time.monotonic(), rss_kib(proxy.pids())))
+            samples.append((time.monotonic(), rss_kib(process_tree(root))))
 
     opens0 = tcp_passive_opens()
     cpu0 = cpu_seconds(pids)
@@ -701,16 +720,19 @@ def measure(proxy, args, seconds, close=False, during=None, cmd=None, parse=pars
     _children.append(wrk)
     th = threading.Thread(target=sampler, daemon=True)
     th.start()
-    extra = during(wrk) if during else None
     try:
-        out, _ = wrk.communicate(timeout=seconds + 30)
+        extra = during(wrk) if during else None
+        out, _ = wrk.communicate(timeout=timeout or seconds + 30)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"{tool} did not finish within {timeout or seconds + 30} s: "
+                           + " ".join(wrk.args)) from None
     finally:
         stop(wrk)
+        stop_sampling.set()
+        th.join()
     wall = time.monotonic() - t0
-    cpu1 = cpu_seconds(proxy.pids())
+    cpu1 = cpu_seconds(process_tree(root))
     opens1 = tcp_passive_opens()
-    stop_sampling.set()
-    th.join()
     with open(logfile, "a") as f:
         f.write(f"\n=== {time.strftime('%F %T')} {' '.join(wrk.args)}\n{out}")
     r = parse(out)
@@ -724,8 +746,8 @@ def measure(proxy, args, seconds, close=False, during=None, cmd=None, parse=pars
     r["proxy_core_util"] = round(cpu / wall, 3)
     r["cpu_s_per_100k"] = round(cpu / r["requests"] * 1e5, 4)
     r["rss_idle_kib"] = rss_idle
-    late = [kib for t, kib in samples if t - t0 >= 0.5 * seconds]
-    r["rss_load_max_kib"] = max(late or [s[1] for s in samples] or [rss_kib(proxy.pids())])
+    late = [kib for t, kib in samples if t - t0 >= 0.5 * min(seconds, wall)]
+    r["rss_load_max_kib"] = max(late or [s[1] for s in samples] or [rss_kib(process_tree(root))])
     r["rss_load_end_kib"] = (late or [r["rss_load_max_kib"]])[-1]
     if during:
         r["during"] = extra
@@ -866,7 +888,8 @@ def summarize(runs):
 def main():
     ap = argparse.ArgumentParser(prog="bench/run.sh", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--duration", type=int, default=10, help="whole seconds per wrk run (default 10)")
+    ap.add_argument("--duration", type=int, default=10, help="whole seconds per measured wrk/h2load "
+                    "run (default 10)")
     ap.add_argument("--warmup", type=int, default=1, help="warm-up whole seconds before each proxy's "
                     "measured runs (default 1)")
     ap.add_argument("--repeat", type=int, default=3, help="rounds of scenarios a-c, e-g; medians are "
@@ -1027,8 +1050,11 @@ def main():
                             raise RuntimeError(f"h2load negotiated {r['alpn']!r}, not h2")
                         record(name, "f", rnd, r)
                     if "g" in scenarios:
+                        n, rate = g_requests(args, p.port)
+                        log(f"  {name} g: calibration {rate:.0f} req/s -> {n} requests")
                         r = measure(p, args, args.duration, parse=parse_h2load, tool="h2load",
-                                    cmd=h2load_cmd(args, p.port, args.duration, h1_close=True))
+                                    cmd=h2load_cmd(args, p.port, requests=n),
+                                    timeout=4 * args.duration + 30)
                         r["tls_resumes"] = result["tls_probe"][name]["resumes"]
                         record(name, "g", rnd, r)
                 attempt(name, "f/g", fg)

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
 command -v pebble >/dev/null 2>&1 || need_apt+=(pebble)
 { command -v knotd || [ -x /usr/sbin/knotd ]; } >/dev/null 2>&1 || need_apt+=(knot)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -99,6 +99,9 @@ pub async fn forward(
 
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers, false);
+    // The client gets our protocol version, not the upstream's (an HTTP/1.0 upstream must not
+    // turn the answer into HTTP/1.0).
+    parts.version = Version::HTTP_11;
     Response::from_parts(parts, body.map_err(Into::into).boxed())
 }
 

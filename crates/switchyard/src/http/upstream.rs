@@ -260,7 +260,7 @@ pub fn load_key(v: &str) -> Result<PrivateKeyDer<'static>, TransportError> {
 
 /// `insecureSkipVerify`: accept any server certificate, but still check handshake signatures.
 #[derive(Debug)]
-struct NoVerify(Arc<rustls::crypto::CryptoProvider>);
+pub struct NoVerify(pub Arc<rustls::crypto::CryptoProvider>);
 
 impl ServerCertVerifier for NoVerify {
     fn verify_server_cert(

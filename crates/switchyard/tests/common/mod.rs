@@ -817,3 +817,161 @@ pub fn backends_of(addr: SocketAddr, target: &str, n: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// A `redis-server` on a loopback port, without persistence, for the Redis-backed rate limiter.
+pub struct RedisServer {
+    child: Option<Child>,
+    pub port: u16,
+    args: Vec<String>,
+    /// `--requirepass`, used by [`RedisServer::cmd`].
+    password: Option<String>,
+}
+
+impl RedisServer {
+    /// Whether `redis-server` can run here (tests skip loudly otherwise).
+    pub fn installed() -> bool {
+        Command::new("redis-server")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Starts `redis-server --port N --save '' --appendonly no` plus `extra`.
+    pub fn start(extra: &[&str]) -> RedisServer {
+        let port = free_port();
+        let mut args: Vec<String> = [
+            "--port",
+            &port.to_string(),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let password = extra
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra.get(i + 1))
+            .map(|s| s.to_string());
+        let mut server = RedisServer {
+            child: None,
+            port,
+            args,
+            password,
+        };
+        server.restart();
+        server
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// (Re)starts the server on the same port and waits until it answers PING.
+    pub fn restart(&mut self) {
+        self.stop();
+        let child = Command::new("redis-server")
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.try_cmd(&[&["PING"]]).is_ok_and(|r| r == "+PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server on port {} did not start", self.port);
+    }
+
+    /// Kills the server (SIGKILL: no goodbye to its clients).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Freezes (SIGSTOP) or thaws (SIGCONT) the server: connections stay open, nothing answers.
+    pub fn pause(&self, paused: bool) {
+        if let Some(child) = &self.child {
+            let signal = if paused { "-STOP" } else { "-CONT" };
+            let _ = Command::new("kill")
+                .arg(signal)
+                .arg(child.id().to_string())
+                .status();
+        }
+    }
+
+    /// Runs `commands` on one connection (after AUTH when the server has a password) and
+    /// returns the last reply: `+OK`, `:1`, `$value`, `(nil)`, arrays one element a line.
+    pub fn cmd(&self, commands: &[&[&str]]) -> String {
+        self.try_cmd(commands).expect("redis command")
+    }
+
+    fn try_cmd(&self, commands: &[&[&str]]) -> std::io::Result<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let auth: Vec<&str> = self.password.iter().map(|p| p.as_str()).collect();
+        let mut all: Vec<Vec<&str>> = Vec::new();
+        if !auth.is_empty() {
+            all.push([&["AUTH"][..], &auth].concat());
+        }
+        all.extend(commands.iter().map(|c| c.to_vec()));
+        let mut out = Vec::new();
+        for c in &all {
+            out.extend_from_slice(format!("*{}\r\n", c.len()).as_bytes());
+            for a in c {
+                out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+            }
+        }
+        s.write_all(&out)?;
+        let mut reader = std::io::BufReader::new(s);
+        let mut last = String::new();
+        for _ in &all {
+            last = read_redis_reply(&mut reader)?;
+        }
+        Ok(last)
+    }
+}
+
+fn read_redis_reply(r: &mut impl std::io::BufRead) -> std::io::Result<String> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let line = line.trim_end().to_owned();
+    let bad = || std::io::Error::other(format!("bad reply line {line:?}"));
+    match line.as_bytes().first() {
+        Some(b'$') => {
+            let n: i64 = line[1..].parse().map_err(|_| bad())?;
+            if n < 0 {
+                return Ok("(nil)".into());
+            }
+            let mut buf = vec![0; n as usize + 2];
+            r.read_exact(&mut buf)?;
+            Ok(format!("${}", String::from_utf8_lossy(&buf[..n as usize])))
+        }
+        Some(b'*') => {
+            let n: i64 = line[1..].parse().map_err(|_| bad())?;
+            let mut items = Vec::new();
+            for _ in 0..n.max(0) {
+                items.push(read_redis_reply(r)?);
+            }
+            Ok(items.join("\n"))
+        }
+        Some(_) => Ok(line),
+        None => Err(bad()),
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -162,13 +162,13 @@ impl crypto::ServerConfig for SniQuicConfig {
             ),
         };
         Box::new(SniSession {
-            state: State::Hello {
+            state: State::Hello(Box::new(Pending {
                 chooser: self,
                 version,
                 params: *params,
                 probe_config,
                 hello: Vec::new(),
-            },
+            })),
             probe,
             negotiated: None,
         })
@@ -177,16 +177,19 @@ impl crypto::ServerConfig for SniQuicConfig {
 
 enum State {
     /// Buffering CRYPTO bytes until the ClientHello is complete.
-    Hello {
-        chooser: Arc<SniQuicConfig>,
-        version: u32,
-        params: TransportParameters,
-        /// The configuration `probe` was started with.
-        probe_config: Arc<QuicServerConfig>,
-        hello: Vec<u8>,
-    },
+    Hello(Box<Pending>),
     /// The real session runs (in `SniSession::probe`).
     Running,
+}
+
+/// What starting the real session needs, kept until the ClientHello is complete.
+struct Pending {
+    chooser: Arc<SniQuicConfig>,
+    version: u32,
+    params: TransportParameters,
+    /// The configuration `probe` was started with.
+    probe_config: Arc<QuicServerConfig>,
+    hello: Vec<u8>,
 }
 
 /// A server TLS session that starts once the SNI is known.
@@ -200,21 +203,21 @@ struct SniSession {
 
 impl SniSession {
     fn handshaking(&self) -> bool {
-        matches!(self.state, State::Hello { .. })
+        matches!(self.state, State::Hello(_))
     }
 
     /// Chooses the configuration for `sni`, starts its session and feeds it the ClientHello.
     fn start(&mut self, sni: Option<String>, hello: &[u8]) -> Result<bool, TransportError> {
-        let State::Hello {
+        let State::Hello(pending) = std::mem::replace(&mut self.state, State::Running) else {
+            return self.probe.read_handshake(hello);
+        };
+        let Pending {
             chooser,
             version,
             params,
             probe_config,
             ..
-        } = std::mem::replace(&mut self.state, State::Running)
-        else {
-            return self.probe.read_handshake(hello);
-        };
+        } = *pending;
         let sni: Option<Arc<str>> = sni.map(|s| Arc::from(s.to_ascii_lowercase()));
         let (options, config) =
             chooser
@@ -266,9 +269,10 @@ impl crypto::Session for SniSession {
     }
 
     fn read_handshake(&mut self, buf: &[u8]) -> Result<bool, TransportError> {
-        let State::Hello { hello, .. } = &mut self.state else {
+        let State::Hello(pending) = &mut self.state else {
             return self.probe.read_handshake(buf);
         };
+        let hello = &mut pending.hello;
         if hello.is_empty() {
             // Usually the whole ClientHello comes in one piece: no copy.
             if let Some(sni) = client_hello_sni(buf) {

@@ -15,8 +15,8 @@
 //! When Redis cannot answer — unreachable, too slow for the timeouts, an error reply — the
 //! request is answered 500 `Could not insert/update bucket`, as Traefik does (it fails closed:
 //! the limit is never silently lifted). The wait is bounded by `dialTimeout`, `writeTimeout`
-//! and `readTimeout` (and the pool wait); failures are logged at ERROR, at most once every
-//! 10 s per middleware with a count of the ones not logged, and recovery once at INFO.
+//! and `readTimeout` (and the pool wait). The first failure of an outage is logged at ERROR,
+//! then at most one line every 10 s per middleware, and the recovery once at INFO.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
