@@ -331,8 +331,12 @@ http {{
 
 
 def nginx_proxy_conf(d, port, backend_port, tls=None):
-    """tls: the certificate paths (dict with cert, key) for scenarios f/g, else plain HTTP."""
+    """tls: the certificate paths (dict with cert, key) for scenarios f/g, else plain HTTP.
+    The upstream's idle pool holds a connection for every concurrent request: 64 for wrk's 50
+    connections, 1024 for h2load's 50 x 10 streams (else nginx closes and reopens backend
+    connections at every burst)."""
     listen = "ssl http2" if tls else ""
+    idle = 1024 if tls else 64
     tls_conf = (f"""  ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default lacks TLS 1.3
   ssl_certificate {tls['cert']};
   ssl_certificate_key {tls['key']};
@@ -353,7 +357,7 @@ http {{
   keepalive_timeout 300s;
   upstream backend {{
     server 127.0.0.1:{backend_port};
-    keepalive 64;
+    keepalive {idle};
     keepalive_requests 100000000;
   }}
 {tls_conf}  server {{
@@ -410,7 +414,11 @@ backend bench
 """
 
 
-def traefik_static(port, dyn_dir, entry_point="web"):
+def traefik_static(port, dyn_dir, entry_point="web", idle_per_host=None):
+    """idle_per_host (scenarios f/g): serversTransport.maxIdleConnsPerHost, raised from its
+    default (200) to hold a connection for each of h2load's 500 concurrent streams."""
+    transport = (f"serversTransport:\n  maxIdleConnsPerHost: {idle_per_host}\n"
+                 if idle_per_host else "")
     return f"""# Traefik v3 static configuration, read unchanged by Traefik and by Switchyard.
 global:
   checkNewVersion: false
@@ -424,7 +432,7 @@ providers:
     watch: true
 log:
   level: ERROR
-"""
+{transport}"""
 
 
 CHAIN_MIDDLEWARES = ["chain-headers", "chain-strip", "chain-redirect", "chain-ratelimit",
@@ -562,8 +570,8 @@ class Proxy:
             return ["haproxy", "-db", "-f", conf]
         static = os.path.join(d, f"traefik{sfx}.yml")
         self.dyn_dir = os.path.join(d, f"dynamic{sfx}")
-        write(static, traefik_static(self.port, self.dyn_dir,
-                                     "websecure" if tls else "web"))
+        write(static, traefik_static(self.port, self.dyn_dir, "websecure" if tls else "web",
+                                     1024 if tls else None))
         if os.path.isdir(self.dyn_dir):
             shutil.rmtree(self.dyn_dir)
         write(os.path.join(self.dyn_dir, "routes.yml"),
@@ -882,7 +890,9 @@ def summarize(runs):
     keys = ["rps", "p50_ms", "p99_ms", "cpu_s_per_100k", "proxy_core_util", "rss_idle_kib",
             "rss_load_max_kib", "errors", "requests"]
     keys += ["mean_ms", "conns_per_req"]
-    return {k: med([r.get(k) for r in runs]) for k in keys} | {"n": len(runs)}
+    last = {k: runs[-1][k] for k in ("alpn", "tls_protocol", "tls_cipher", "tls_temp_key")
+            if runs[-1].get(k)}  # as h2load reported them
+    return {k: med([r.get(k) for r in runs]) for k in keys} | last | {"n": len(runs)}
 
 
 def main():
@@ -1125,6 +1135,13 @@ def ratio(a, b):
     return None if (a is None or not b) else a / b
 
 
+def tls_desc(r):
+    """'TLSv1.3 TLS_AES_128_GCM_SHA256 X25519' from h2load's output."""
+    parts = [r.get("tls_protocol"), r.get("tls_cipher"),
+             (r.get("tls_temp_key") or "").split(" ")[0] or None]
+    return " ".join(p for p in parts if p) or "–"
+
+
 def report(res):
     S = res["summary"]
     m, prm = res["machine"], res["params"]
@@ -1215,8 +1232,8 @@ def report(res):
                 f"-m{prm.get('h2_streams', H2_STREAMS)})", "",
                 "| Proxy | req/s | mean ms | CPU-s / 100k req | proxy core busy | RSS idle MiB | "
                 "RSS load MiB | errors | CPU/req vs HAProxy | CPU/req vs nginx | "
-                "req/s vs Traefik |",
-                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                "req/s vs Traefik | TLS (h2load) |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
         for name, r in rows.items():
             out.append("| " + " | ".join([
                 name, fmt(r["rps"]), fmt(r["mean_ms"], "{:.3f}"),
@@ -1227,7 +1244,7 @@ def report(res):
                 fmt(r["errors"]),
                 fmt(ratio(r["cpu_s_per_100k"], hp.get("cpu_s_per_100k")), "{:.2f}×"),
                 fmt(ratio(r["cpu_s_per_100k"], ng.get("cpu_s_per_100k")), "{:.2f}×"),
-                fmt(ratio(r["rps"], tr.get("rps")), "{:.2f}×")]) + " |")
+                fmt(ratio(r["rps"], tr.get("rps")), "{:.2f}×"), tls_desc(r)]) + " |")
         out.append("")
     if "g" in S:
         rows = S["g"]
@@ -1235,8 +1252,8 @@ def report(res):
         out += [f"### (g) a new TLS connection per request (h2load --h1 -c{prm['connections']} "
                 "-m1, `Connection: close`)", "",
                 "| Proxy | handshakes/s | handshakes/s per proxy core | CPU µs / handshake | "
-                "proxy core busy | mean ms | TCP accepts / req | TLS | resumed | RSS load MiB | "
-                "errors | per core vs nginx |",
+                "proxy core busy | mean ms | TCP accepts / req | TLS (h2load) | resumed | "
+                "RSS load MiB | errors | per core vs nginx |",
                 "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|"]
         for name, r in rows.items():
             per_core = ratio(1e5, r["cpu_s_per_100k"])
@@ -1246,7 +1263,7 @@ def report(res):
                                                          r["cpu_s_per_100k"] * 10, "{:.1f}"),
                 fmt(r["proxy_core_util"] and r["proxy_core_util"] * 100, "{:.0f}%"),
                 fmt(r["mean_ms"], "{:.3f}"), fmt(r["conns_per_req"], "{:.2f}"),
-                pr.get("version", "–"), {True: "yes", False: "no"}.get(pr.get("resumes"), "–"),
+                tls_desc(r), {True: "yes", False: "no"}.get(pr.get("resumes"), "–"),
                 fmt(r["rss_load_max_kib"] and r["rss_load_max_kib"] / 1024, "{:.1f}"),
                 fmt(r["errors"]),
                 fmt(ratio(per_core, ratio(1e5, ng.get("cpu_s_per_100k"))), "{:.2f}×")]) + " |")

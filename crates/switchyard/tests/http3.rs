@@ -106,14 +106,24 @@ impl H3Client {
             .send_request(req.body(()).unwrap())
             .await
             .map_err(|e| e.to_string())?;
+        // The server may answer without reading the whole request (and stop it): the response
+        // is what counts.
+        let mut sent = Ok(());
         for piece in body {
-            stream
+            sent = stream
                 .send_data(Bytes::copy_from_slice(piece.as_bytes()))
-                .await
-                .map_err(|e| e.to_string())?;
+                .await;
+            if sent.is_err() {
+                break;
+            }
         }
-        stream.finish().await.map_err(|e| e.to_string())?;
-        let resp = stream.recv_response().await.map_err(|e| e.to_string())?;
+        if sent.is_ok() {
+            sent = stream.finish().await;
+        }
+        let resp = stream
+            .recv_response()
+            .await
+            .map_err(|e| format!("{e} (sending: {sent:?})"))?;
         let mut body = Vec::new();
         while let Some(mut chunk) = stream.recv_data().await.map_err(|e| e.to_string())? {
             body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));

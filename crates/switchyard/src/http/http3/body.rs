@@ -4,10 +4,12 @@
 
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h3::server::RequestStream;
-use http::HeaderMap;
+use http::header::CONTENT_LENGTH;
+use http::{HeaderMap, Method};
 use hyper::body::{Body, Frame, SizeHint};
 
 use crate::http::body::BoxError;
@@ -15,6 +17,10 @@ use crate::http::body::BoxError;
 type RecvStream = RequestStream<h3_quinn::RecvStream, Bytes>;
 
 /// The receiving half of a request stream, read as a body.
+///
+/// A body dropped before its end (a response that did not need it) is not stopped with
+/// `H3_NO_ERROR` here: h3-quinn's `stop_sending` panics while a read is in flight, which cannot be
+/// told from outside. quinn then sends STOP_SENDING with code 0 itself.
 pub(super) struct RecvBody {
     stream: RecvStream,
     /// A frame read ahead while finding out whether the body is empty.
@@ -64,23 +70,43 @@ pub(super) enum Peeked {
     Empty,
 }
 
-/// Looks, without waiting, at what follows the headers, so that a request without a body is
-/// forwarded without one (no `Transfer-Encoding: chunked` on a GET).
-pub(super) async fn peek(stream: &mut RecvStream) -> Result<Peeked, h3::error::StreamError> {
-    std::future::poll_fn(|cx| {
-        Poll::Ready(match stream.poll_recv_data(cx) {
-            Poll::Pending => Ok(Peeked::Pending),
-            Poll::Ready(Ok(Some(mut buf))) => Ok(Peeked::Chunk(buf.copy_to_bytes(buf.remaining()))),
-            Poll::Ready(Ok(None)) => match stream.poll_recv_trailers(cx) {
+/// Looks at what follows the headers, waiting at most `wait`, so that a request without a body
+/// is forwarded without one (no `Transfer-Encoding: chunked` on a GET).
+pub(super) async fn peek(
+    stream: &mut RecvStream,
+    wait: Duration,
+) -> Result<Peeked, h3::error::StreamError> {
+    let probe = std::future::poll_fn(|cx| {
+        Poll::Ready(match ready!(stream.poll_recv_data(cx)) {
+            Ok(Some(mut buf)) => Ok(Peeked::Chunk(buf.copy_to_bytes(buf.remaining()))),
+            Ok(None) => match stream.poll_recv_trailers(cx) {
                 Poll::Pending => Ok(Peeked::TrailersPending),
                 Poll::Ready(Ok(Some(t))) => Ok(Peeked::Trailers(t)),
                 Poll::Ready(Ok(None)) => Ok(Peeked::Empty),
                 Poll::Ready(Err(e)) => Err(e),
             },
-            Poll::Ready(Err(e)) => Err(e),
+            Err(e) => Err(e),
         })
-    })
-    .await
+    });
+    // A timeout polls its future first: with no wait this is a plain look.
+    tokio::time::timeout(wait, probe)
+        .await
+        .unwrap_or(Ok(Peeked::Pending))
+}
+
+/// How long to wait for the end of a request whose method usually has no body and that has no
+/// `Content-Length` (Go's transport probes such bodies for 200 ms). Browsers end the stream with
+/// the headers, so this wait only applies to unusual clients.
+pub(super) fn peek_wait(method: &Method, headers: &HeaderMap) -> Duration {
+    let usually_bodiless = matches!(
+        method.as_str(),
+        "GET" | "HEAD" | "DELETE" | "OPTIONS" | "PROPFIND" | "SEARCH"
+    );
+    if usually_bodiless && !headers.contains_key(CONTENT_LENGTH) {
+        Duration::from_millis(200)
+    } else {
+        Duration::ZERO
+    }
 }
 
 impl Body for RecvBody {

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::debug;
 
-use super::body::{peek, RecvBody};
+use super::body::{peek, peek_wait, RecvBody};
 use super::tls::Negotiated;
 use crate::http::body::{Body, BoxError};
 use crate::http::entrypoint::EntryPointSpec;
@@ -148,7 +148,7 @@ async fn request(
         }
     };
     let (mut send, mut recv) = stream.split();
-    let first = match peek(&mut recv).await {
+    let first = match peek(&mut recv, peek_wait(req.method(), req.headers())).await {
         Ok(first) => first,
         Err(e) => {
             debug!(%peer, error = %e, "HTTP/3 request body failed");
