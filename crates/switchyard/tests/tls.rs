@@ -385,7 +385,7 @@ fn certificate_file_rotation_on_disk_is_served_without_reload() {
     let backend = Backend::start("b");
     let certs = Certs::new();
     let a = certs.make("a", &["a.example.com"]);
-    let proxy = Proxy::start(&tls_config(&backend, &[a.clone()], ""), "");
+    let proxy = Proxy::start(&tls_config(&backend, std::slice::from_ref(&a), ""), "");
     let first = tls_get(
         proxy.web(),
         Some("a.example.com"),

@@ -289,7 +289,7 @@ mod tests {
             cert_info(&parsed, &fields),
             "Subject=\"C=FR,O=Cheese,CN=client\";Issuer=\"CN=client\";SAN=\"client.test,10.0.0.1\""
         );
-        let pem = pem_header(&[der.clone()]);
+        let pem = pem_header(std::slice::from_ref(&der));
         assert!(!pem.contains("BEGIN") && !pem.contains('\n'));
         let b64 = pem
             .replace("%2B", "+")
