@@ -23,9 +23,11 @@ Scenarios:
   f  HTTPS HTTP/2 termination        every proxy terminates TLS (one self-signed ECDSA P-256
                                      certificate per run) and proxies to the plain-HTTP backend;
                                      h2load -c50 -m10 -D<dur> (ALPN h2, SNI bench.local)
-  g  a new TLS connection per        h2load --h1 -c50 -m1 -D<dur> -H 'Connection: close' against
-     request                         the proxies of f: one TCP connection and one TLS handshake per
-                                     request; handshakes/s per proxy core and CPU per handshake
+  g  a new TLS connection per        h2load --h1 -c50 -m1 -n<N> -H 'Connection: close' against
+     request                         the proxies of f (N: a calibration run's rate x duration): one
+                                     TCP connection and one TLS handshake (resumed where the proxy
+                                     issues tickets) per request; handshakes/s per proxy core and
+                                     CPU per handshake
 
 Per run: requests/s, p50/p99 latency (wrk --latency), proxy CPU-seconds per 100k requests
 (utime+stime of the proxy's process tree from /proc/<pid>/stat, before and after the run) and
@@ -335,7 +337,7 @@ def nginx_proxy_conf(d, port, backend_port, tls=None):
     The upstream's idle pool holds a connection for every concurrent request: 64 for wrk's 50
     connections, 1024 for h2load's 50 x 10 streams (else nginx closes and reopens backend
     connections at every burst)."""
-    listen = "ssl http2" if tls else ""
+    listen = " ssl http2" if tls else ""
     idle = 1024 if tls else 64
     tls_conf = (f"""  ssl_protocols TLSv1.2 TLSv1.3;  # nginx 1.22's default lacks TLS 1.3
   ssl_certificate {tls['cert']};
@@ -361,12 +363,12 @@ http {{
     keepalive_requests 100000000;
   }}
 {tls_conf}  server {{
-    listen 127.0.0.1:{port} {listen} default_server backlog=4096;
+    listen 127.0.0.1:{port}{listen} default_server backlog=4096;
     server_name _;
     return 404;
   }}
   server {{
-    listen 127.0.0.1:{port} {listen};
+    listen 127.0.0.1:{port}{listen};
     server_name {HOST};
     location / {{
       proxy_pass http://backend;

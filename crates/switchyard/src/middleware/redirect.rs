@@ -122,8 +122,9 @@ impl Middleware for RedirectScheme {
         Box::pin(async move {
             let target = self.target(&req);
             let current = request_url(&req, ctx);
-            let same_scheme = request_scheme(&req, ctx) == self.scheme;
-            if target == current || (same_scheme && self.port.is_none()) {
+            // As Traefik: redirect whenever the target URL differs, so `Host: a.com:8080` with
+            // scheme http and no port is sent to `http://a.com/...` (the port is dropped).
+            if target == current {
                 return next.run(req, ctx).await;
             }
             redirect(&target, status(req.method(), self.permanent))
