@@ -717,3 +717,38 @@ fn forward_auth_over_tls() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("x-auth-user: tls-user\n"), "{}", r.text());
 }
+
+#[test]
+fn forward_auth_is_not_reached_by_oversized_headers() {
+    let b = Backend::start("b");
+    let auth = Scripted::start(auth_answer);
+    let routers = router("ok", "PathPrefix(`/`)", "ok");
+    let mws = format!(
+        "    ok:\n      forwardAuth:\n        address: \"{}\"\n",
+        auth.url("/ok")
+    );
+    let proxy = Proxy::start(&config(&b, &routers, &mws), "");
+    // Headers beyond the entry point's maxHeaderBytes (1 MiB) are refused before any
+    // middleware runs: neither the auth server nor the upstream sees them.
+    let huge = "h".repeat(1100 * 1024);
+    let r = request(proxy.web(), "GET", "/", "x", &[("X-Huge", &huge)], "");
+    assert_eq!(r.status, 431);
+    assert_eq!(b.hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Many large headers under the limit: the auth call is made with them and answered; the
+    // proxy answers with the auth decision, not an error of its own.
+    let big = "v".repeat(8 * 1024);
+    let headers: Vec<(String, String)> = (0..40)
+        .map(|i| (format!("X-Big-{i}"), big.clone()))
+        .collect();
+    let refs: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let r = request(proxy.web(), "GET", "/", "x", &refs, "");
+    assert!(
+        r.status == 200 || (400..500).contains(&r.status),
+        "got {}",
+        r.status
+    );
+    assert_eq!(get(proxy.web(), "x", "/").status, 200, "still serving");
+}
