@@ -261,3 +261,30 @@ fn internal_services_noop_and_whoami() {
     assert_eq!(r.status, 200);
     assert!(r.text().contains("GET /echo"), "{}", r.text());
 }
+
+#[test]
+fn reuse_port_lets_a_second_listener_share_the_port() {
+    let backend = Backend::start("b");
+    let proxy = Proxy::start(
+        &one_route("PathPrefix(`/`)", &[backend.url()]),
+        "EP[web]:reusePort: true",
+    );
+    let bind_again = || {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        s.set_reuse_port(true).unwrap();
+        s.bind(&proxy.web().into())
+            .and_then(|_| s.listen(8))
+            .map(|_| s)
+    };
+    assert!(
+        bind_again().is_ok(),
+        "SO_REUSEPORT must be set on the entry point's socket"
+    );
+    assert_eq!(get(proxy.web(), "x", "/").status, 200);
+
+    // Without reusePort the port is exclusive.
+    let plain = Proxy::start(&one_route("PathPrefix(`/`)", &[backend.url()]), "");
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.set_reuse_port(true).unwrap();
+    assert!(s.bind(&plain.web().into()).is_err());
+}

@@ -451,3 +451,33 @@ fn entry_point_redirection_to_https() {
     .unwrap();
     assert_eq!(r.status, 200);
 }
+
+#[test]
+fn entry_point_http_tls_makes_its_routers_https() {
+    let backend = Backend::start("b");
+    let certs = Certs::new();
+    let a = certs.make("a", &["a.example.com"]);
+    let cfg = format!(
+        "http:\n  routers:\n    r:\n      rule: Host(`a.example.com`)\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers: [{{url: \"{}\"}}]\ntls:\n  certificates:\n    - certFile: \"{}\"\n      keyFile: \"{}\"\n",
+        backend.url(),
+        a.0,
+        a.1
+    );
+    // `http.tls: {}` on every entry point: the router has no tls section but serves HTTPS only.
+    let proxy = Proxy::start(&cfg, "EP[web]:http:\nEP[web]:  tls: {}");
+    let r = tls_get(
+        proxy.web(),
+        Some("a.example.com"),
+        "a.example.com",
+        "/",
+        &["http/1.1"],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{}", proxy.logs());
+    assert!(r.cert_names.contains(&"a.example.com".to_owned()));
+    assert_eq!(
+        get(proxy.web(), "a.example.com", "/").status,
+        404,
+        "no plain-HTTP router left"
+    );
+}

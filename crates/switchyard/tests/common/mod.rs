@@ -202,12 +202,16 @@ impl Proxy {
     }
 }
 
-/// Static lines meant for each entry point: lines of `extra` starting with `EP:` are indented
-/// under every entry point (`traefik` included).
-fn entrypoint_extra(extra: &str, _ep: &str) -> String {
+/// Static lines meant for entry points: lines of `extra` starting with `EP:` are indented under
+/// every entry point (`traefik` included), lines starting with `EP[name]:` under that one only.
+fn entrypoint_extra(extra: &str, ep: &str) -> String {
+    let only = format!("EP[{ep}]:");
     extra
         .lines()
-        .filter_map(|l| l.strip_prefix("EP:"))
+        .filter_map(|l| {
+            l.strip_prefix("EP:")
+                .or_else(|| l.strip_prefix(only.as_str()))
+        })
         .map(|l| format!("    {l}\n"))
         .collect()
 }
@@ -215,7 +219,7 @@ fn entrypoint_extra(extra: &str, _ep: &str) -> String {
 fn strip_ep_extra(extra: &str) -> String {
     extra
         .lines()
-        .filter(|l| !l.starts_with("EP:"))
+        .filter(|l| !l.starts_with("EP:") && !l.starts_with("EP["))
         .map(|l| format!("{l}\n"))
         .collect()
 }
