@@ -6,54 +6,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use common::*;
 use http_body_util::{BodyExt, Empty};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-
-/// Accepts any certificate and remembers it, so tests can look at what was served.
-#[derive(Debug)]
-struct Recorder(
-    Mutex<Option<CertificateDer<'static>>>,
-    Arc<rustls::crypto::CryptoProvider>,
-);
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = Some(end.clone().into_owned());
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
-    }
-}
+use rustls::pki_types::{CertificateDer, ServerName};
 
 struct TlsAnswer {
     status: u16,
@@ -91,7 +49,7 @@ fn tls_get(
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let recorder = Arc::new(Recorder(Mutex::new(None), provider.clone()));
+        let recorder = Arc::new(crate::common::CertRecorder::new(provider.clone()));
         let mut config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
@@ -110,7 +68,7 @@ fn tls_get(
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         let negotiated = tls.get_ref().1.alpn_protocol().map(<[u8]>::to_vec);
-        let der = recorder.0.lock().unwrap().clone().unwrap();
+        let der = recorder.last().unwrap();
         let io = hyper_util::rt::TokioIo::new(tls);
         let req = hyper::Request::get(format!("https://{host}{path}"))
             .header("host", host)

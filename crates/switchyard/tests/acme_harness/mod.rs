@@ -11,9 +11,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::ServerName;
 
 use crate::common::{binary, temp_dir, Proxy};
 
@@ -291,48 +289,9 @@ pub struct Served {
     pub not_after: i64,
 }
 
-#[derive(Debug)]
-struct Recorder(
-    Mutex<Option<CertificateDer<'static>>>,
-    Arc<rustls::crypto::CryptoProvider>,
-);
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        *self.0.lock().unwrap() = Some(end.clone().into_owned());
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.1.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.1.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 pub fn served_cert(addr: SocketAddr, sni: &str) -> Option<Served> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let recorder = Arc::new(Recorder(Mutex::new(None), provider.clone()));
+    let recorder = Arc::new(crate::common::CertRecorder::new(provider.clone()));
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -347,7 +306,7 @@ pub fn served_cert(addr: SocketAddr, sni: &str) -> Option<Served> {
     while conn.is_handshaking() {
         conn.complete_io(&mut sock).ok()?;
     }
-    let der = recorder.0.lock().unwrap().clone()?;
+    let der = recorder.last()?;
     use x509_parser::prelude::*;
     let (_, cert) = X509Certificate::from_der(der.as_ref()).ok()?;
     let mut names: Vec<String> = cert

@@ -979,3 +979,73 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// A TLS client verifier that accepts any server certificate and remembers it, so tests can look
+/// at what was served (handshake signatures are still checked).
+#[derive(Debug)]
+pub struct CertRecorder {
+    seen: std::sync::Mutex<Option<rustls::pki_types::CertificateDer<'static>>>,
+    provider: std::sync::Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl CertRecorder {
+    pub fn new(provider: std::sync::Arc<rustls::crypto::CryptoProvider>) -> Self {
+        Self {
+            seen: std::sync::Mutex::new(None),
+            provider,
+        }
+    }
+
+    /// The last certificate the server presented.
+    pub fn last(&self) -> Option<rustls::pki_types::CertificateDer<'static>> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl rustls::client::danger::ServerCertVerifier for CertRecorder {
+    fn verify_server_cert(
+        &self,
+        end: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.seen.lock().unwrap() = Some(end.clone().into_owned());
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &rustls::pki_types::CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            m,
+            c,
+            d,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
