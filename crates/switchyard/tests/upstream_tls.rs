@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use common::*;
-use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
 
 struct TlsBackend {
     addr: SocketAddr,
@@ -19,26 +18,7 @@ struct TlsBackend {
 /// A TLS backend with a certificate for `backend.test`, signed by a fresh CA; it echoes the
 /// negotiated protocol version.
 fn tls_backend() -> TlsBackend {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let leaf = CertificateParams::new(vec!["backend.test".to_owned()])
-        .unwrap()
-        .signed_by(&leaf_key, &ca)
-        .unwrap();
-
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der()).unwrap(),
-        )
-        .unwrap();
+    let (mut config, ca_pem) = ca_signed_server_config(&["backend.test"]);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -81,7 +61,7 @@ fn tls_backend() -> TlsBackend {
     });
     TlsBackend {
         addr,
-        ca_pem: ca.pem(),
+        ca_pem,
         _thread: thread,
     }
 }

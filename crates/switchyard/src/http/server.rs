@@ -292,7 +292,7 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
                 .is_some_and(|t| conn.started.elapsed() >= t));
     let method = req.method().clone();
     let uri = req.uri().clone(); // cheap: the path is reference-counted bytes
-    let guard = ClientGone {
+    let mut guard = ClientGone {
         entry_point: &spec.name,
         method: &method,
         uri: &uri,
@@ -303,7 +303,6 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
             .boxed()
     });
     let mut resp = route(req, conn).await;
-    let mut guard = guard;
     guard.answered = true;
     // HTTP/3 advertised on HTTPS responses once its UDP socket listens (see `http::http3`).
     if conn.ctx.tls {
