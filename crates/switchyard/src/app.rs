@@ -29,8 +29,9 @@ pub struct Prepared {
     pub shared: Arc<Shared>,
 }
 
-/// Validates the static configuration and builds the compile context.
-pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
+/// Validates the static configuration and builds the compile context. `observe`: also set up the
+/// per-request sinks (metrics, access log, tracing); `check` does not.
+pub fn prepare(config: StaticConfig, observe: bool) -> Result<Prepared, String> {
     let mut entry_points = Vec::new();
     for (index, (name, ep)) in config.entry_points.iter().enumerate() {
         entry_points.push(Arc::new(EntryPointSpec::new(name, index, ep, &config)?));
@@ -71,6 +72,16 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         error!("{e}");
     }
     let acme = Arc::new(acme);
+    let service_state: Arc<crate::http::service_state::ServiceState> = Arc::default();
+    let observers = if observe {
+        crate::observe::Observers::from_static(&config, service_state.clone())?
+    } else {
+        crate::observe::Observers::none()
+    };
+    let api = config
+        .api
+        .as_ref()
+        .map(|_| Arc::new(crate::api::ApiState::new(&config, service_state.clone())));
     let ctx = Arc::new(CompileContext {
         entry_points,
         default_syntax,
@@ -81,9 +92,11 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         hostname: hostname.clone().into(),
         ping_terminating_status,
         middleware_state: Arc::default(),
-        service_state: Arc::default(),
+        service_state,
         default_cert,
         acme: acme.clone(),
+        api,
+        metrics: observers.metrics.clone(),
     });
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::empty(&ctx.default_cert)),
@@ -91,6 +104,7 @@ pub fn prepare(config: StaticConfig) -> Result<Prepared, String> {
         hostname: HeaderValue::from_str(&hostname)
             .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
         acme: acme.challenges(),
+        observe: Arc::new(observers),
     });
     Ok(Prepared {
         config,
@@ -107,7 +121,7 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
     for section in config::unsupported_sections(&config) {
         warn!(section = %section, "static configuration section is not supported yet; it is ignored");
     }
-    let prepared = prepare(config)?;
+    let prepared = prepare(config, true)?;
     let Prepared {
         config,
         ctx,
@@ -182,6 +196,21 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         )));
     }
 
+    // SIGUSR1 reopens the access log file (logrotate's `postrotate`), as Traefik does.
+    if let Some(access_log) = shared.observe.access_log.clone() {
+        tokio::spawn(async move {
+            use tokio::signal::unix::{signal, SignalKind};
+            let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+                warn!("cannot listen for SIGUSR1; the access log will not be reopened");
+                return;
+            };
+            while usr1.recv().await.is_some() {
+                info!("SIGUSR1: reopening the access log");
+                access_log.reopen();
+            }
+        });
+    }
+
     wait_for_signal().await;
     info!("shutdown requested");
     shared
@@ -202,6 +231,9 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         if let Err(e) = t.await {
             error!(error = %e, "entry point task failed");
         }
+    }
+    if let Some(access_log) = &shared.observe.access_log {
+        access_log.flush();
     }
     info!("stopped");
     Ok(())

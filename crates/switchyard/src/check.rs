@@ -37,7 +37,7 @@ pub fn run(loaded: LoadedStatic) -> CheckOutcome {
             );
         }
     }
-    let prepared = match app::prepare(loaded.config) {
+    let prepared = match app::prepare(loaded.config, false) {
         Ok(p) => p,
         Err(e) => {
             let _ = writeln!(out, "error: {e}");

@@ -8,10 +8,12 @@
 //!   it into an immutable [`runtime::Snapshot`] that is swapped atomically.
 //! - [`http`] is the data plane: entry points, routing, services, the proxy and its upstream pools.
 //! - [`acme`] obtains and renews certificates from ACME CAs (`certificatesResolvers`).
-//! - [`observe`] sets up logging.
+//! - [`api`] serves Traefik's JSON API and the embedded dashboard.
+//! - [`observe`] sets up logging and the per-request sinks: metrics, access log, tracing.
 #![forbid(unsafe_code)]
 
 pub mod acme;
+pub mod api;
 pub mod app;
 pub mod check;
 pub mod config;

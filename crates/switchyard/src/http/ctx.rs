@@ -23,6 +23,8 @@ pub struct RequestCtx {
     pub append_xff: bool,
     /// The client's certificate chain on mutual-TLS connections (`passTLSClientCert`).
     pub client_certs: Option<Arc<Vec<rustls::pki_types::CertificateDer<'static>>>>,
+    /// Negotiated TLS version and cipher, for the access log, metrics and tracing.
+    pub tls_info: Option<crate::observe::record::TlsInfo>,
 }
 
 impl RequestCtx {
@@ -38,6 +40,7 @@ impl RequestCtx {
                 .unwrap_or_else(|_| HeaderValue::from_static("")),
             append_xff,
             client_certs: None,
+            tls_info: None,
         }
     }
 }

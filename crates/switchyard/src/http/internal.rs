@@ -31,6 +31,12 @@ pub enum Internal {
     Whoami {
         hostname: Arc<str>,
     },
+    /// `api@internal`.
+    Api(Arc<crate::api::ApiState>),
+    /// `dashboard@internal`.
+    Dashboard(Arc<crate::api::ApiState>),
+    /// `prometheus@internal`: the metrics exposition.
+    Prometheus(Arc<crate::observe::metrics::Metrics>),
 }
 
 impl Internal {
@@ -56,6 +62,16 @@ impl Internal {
                 r
             }
             Internal::Whoami { hostname } => whoami(hostname, &req, ctx),
+            Internal::Api(api) => api.serve(&req),
+            Internal::Dashboard(api) => api.serve_dashboard(&req),
+            Internal::Prometheus(metrics) => {
+                let mut resp = Response::new(full(metrics.render()));
+                resp.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+                );
+                resp
+            }
         }
     }
 }

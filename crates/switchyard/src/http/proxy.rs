@@ -48,10 +48,20 @@ pub async fn forward(
     let upgrade = upgrade_protocol(req.headers());
     let client_upgrade = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
     super::forwarded::append_forwarded_for(req.headers_mut(), &ctx.peer_value, ctx.append_xff);
-    let upstream_req = match upstream_request(lb, server, req, upgrade.clone()) {
+    let trail = crate::observe::record::Trail::of(&req).cloned();
+    let mut upstream_req = match upstream_request(lb, server, req, upgrade.clone()) {
         Ok(r) => r,
         Err(e) => return error_response(&e, lb, server),
     };
+    let sent_at = std::time::Instant::now();
+    if let Some(trail) = &trail {
+        trail.with(|t| {
+            t.server_url = Some(server.url.clone());
+            if let Some(trace) = &mut t.trace {
+                trace.start_upstream(&server.url, upstream_req.headers_mut());
+            }
+        });
+    }
     let sent = send(lb, server.scheme, upstream_req);
     let result = match lb.client.response_header_timeout {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
@@ -63,6 +73,16 @@ pub async fn forward(
         },
         None => sent.await,
     };
+    if let Some(trail) = &trail {
+        let status = result.as_ref().ok().map(|r| r.status().as_u16());
+        trail.with(|t| {
+            t.origin_status = status;
+            t.origin_duration = Some(sent_at.elapsed());
+            if let Some(trace) = &mut t.trace {
+                trace.end_upstream(status);
+            }
+        });
+    }
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => return error_response(&e, lb, server),

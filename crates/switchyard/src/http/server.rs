@@ -122,7 +122,12 @@ pub async fn serve(
                     let _ = stream.set_nodelay(true);
                     let ctx = RequestCtx::new(peer, spec.name.clone(), spec.forwarded.appends_xff());
                     let conn = Conn::new(spec.clone(), shared.clone(), ctx);
-                    tokio::spawn(connection(stream, conn, builder.clone(), graceful.watcher()));
+                    let open = shared.observe.metrics.as_ref().map(|m| m.open_connection(&spec.name, "TCP"));
+                    let (builder, watcher) = (builder.clone(), graceful.watcher());
+                    tokio::spawn(async move {
+                        connection(stream, conn, builder, watcher).await;
+                        drop(open);
+                    });
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: log, back off a little, go on.
@@ -230,6 +235,7 @@ async fn handshake(
                 .map(|chain| Arc::new(chain.iter().map(|c| c.clone().into_owned()).collect()));
             conn.ctx.tls_options = Some(name);
             conn.ctx.sni = sni;
+            conn.ctx.tls_info = tls_info(tls.get_ref().1, conn.ctx.client_certs.clone());
             Some(tls)
         }
         Ok(Err(e)) => {
@@ -238,6 +244,29 @@ async fn handshake(
         }
         Err(_) => None,
     }
+}
+
+/// The negotiated version and cipher suite, named as Traefik's logs and metrics name them.
+fn tls_info(
+    session: &rustls::ServerConnection,
+    client_certs: Option<Arc<Vec<rustls::pki_types::CertificateDer<'static>>>>,
+) -> Option<crate::observe::record::TlsInfo> {
+    let version = match session.protocol_version()? {
+        rustls::ProtocolVersion::TLSv1_3 => "1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "1.2",
+        rustls::ProtocolVersion::TLSv1_1 => "1.1",
+        rustls::ProtocolVersion::TLSv1_0 => "1.0",
+        _ => "unknown",
+    };
+    let cipher = session
+        .negotiated_cipher_suite()
+        .and_then(|s| s.suite().as_str())
+        .unwrap_or("unknown");
+    Some(crate::observe::record::TlsInfo {
+        version,
+        cipher,
+        client_certs,
+    })
 }
 
 /// The TLS-ALPN-01 configuration when the client offers ALPN `acme-tls/1` and a
@@ -302,7 +331,7 @@ async fn handle(req: Request<Incoming>, conn: &Conn) -> Response<Body> {
         b.map_err(|e| Box::new(DownstreamBodyError(e)) as super::body::BoxError)
             .boxed()
     });
-    let mut resp = route(req, conn).await;
+    let mut resp = observed(req, conn).await;
     guard.answered = true;
     // HTTP/3 advertised on HTTPS responses once its UDP socket listens (see `http::http3`).
     if conn.ctx.tls {
@@ -331,6 +360,34 @@ impl Drop for ClientGone<'_> {
     fn drop(&mut self) {
         if !self.answered {
             debug!(entry_point = self.entry_point, method = %self.method, path = self.uri.path(), status = 499, "client closed the connection before the response");
+        }
+    }
+}
+
+/// Routes one request, feeding the observability sinks when any is configured: the request gets
+/// a trail, and its record is completed when the response body is written (or abandoned with 499
+/// when the client goes away first).
+pub(crate) async fn observed(mut req: Request<Body>, conn: &Conn) -> Response<Body> {
+    let observers = &conn.shared.observe;
+    if !observers.is_active() {
+        return route(req, conn).await;
+    }
+    let pending = observers.begin(&mut req, &conn.ctx);
+    let mut guard = Abandoned(Some(pending));
+    let resp = route(req, conn).await;
+    match guard.0.take() {
+        Some(pending) => pending.attach(resp),
+        None => resp,
+    }
+}
+
+/// Completes the record with 499 if the request future is dropped before the response.
+struct Abandoned(Option<crate::observe::Pending>);
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        if let Some(pending) = self.0.take() {
+            pending.abandon();
         }
     }
 }
@@ -420,7 +477,15 @@ pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
                 debug!(router = %route.name, sni = ?conn.ctx.sni, host = %host, "TLS options of SNI and Host differ");
                 return text_response(StatusCode::MISDIRECTED_REQUEST, "421 Misdirected Request\n");
             }
-            Some(route) => route.handler.clone(),
+            Some(route) => {
+                if let Some(trail) = parts.extensions.get::<Arc<crate::observe::record::Trail>>() {
+                    trail.with(|t| {
+                        t.router = Some(route.name.clone());
+                        t.service = Some(route.handler.service_name.clone());
+                    });
+                }
+                route.handler.clone()
+            }
             None => {
                 debug!(entry_point = %spec.name, host = %host, path = %routing_path, "no router matched");
                 return not_found();

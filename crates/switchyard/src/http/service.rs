@@ -29,6 +29,8 @@ use crate::middleware::{Middleware, Next};
 pub struct Handler {
     /// The router's qualified name, for logs.
     pub router: Arc<str>,
+    /// The router's service (qualified name), for metrics and logs.
+    pub service_name: Arc<str>,
     pub middlewares: Vec<Arc<dyn Middleware>>,
     pub service: Arc<Service>,
 }

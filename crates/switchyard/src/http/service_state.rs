@@ -46,6 +46,19 @@ impl ServiceState {
         map.insert(name.to_owned(), Arc::downgrade(&state));
         state
     }
+
+    /// The live servers of load balancer `name` (qualified) with whether each is up, for the API's
+    /// `serverStatus`; `None` when no snapshot holds that load balancer.
+    pub fn servers_of(&self, name: &str) -> Option<Vec<(Arc<str>, bool)>> {
+        let map = self.balancers.lock().unwrap_or_else(|p| p.into_inner());
+        let live = map.get(name).and_then(Weak::upgrade)?;
+        Some(
+            live.servers
+                .iter()
+                .map(|s| (s.url.clone(), s.is_up()))
+                .collect(),
+        )
+    }
 }
 
 /// What a load balancer's state depends on: when any of it changes, health starts over.

@@ -151,6 +151,7 @@ pub fn authenticated(
     header_field: Option<&HeaderName>,
     remove_header: bool,
 ) {
+    crate::observe::record::note(req, |t| t.username = Some(user.to_owned()));
     if let Some(field) = header_field {
         if let Ok(v) = HeaderValue::from_str(user) {
             req.headers_mut().insert(field.clone(), v);

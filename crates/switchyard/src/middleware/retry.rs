@@ -186,6 +186,12 @@ impl Middleware for Retry {
                 };
                 drop(resp);
                 attempt += 1;
+                if let Some(trail) = parts
+                    .extensions
+                    .get::<std::sync::Arc<crate::observe::record::Trail>>()
+                {
+                    trail.with(|t| t.retry_attempts = attempt - 1);
+                }
                 tracing::debug!(attempt, uri = %parts.uri, "retry: new attempt");
                 if !wait.is_zero() {
                     tokio::time::sleep(wait).await;

@@ -62,6 +62,10 @@ pub struct CompileContext {
     pub default_cert: LoadedCert,
     /// ACME certificate resolvers: their certificates are served, routers' domains requested.
     pub acme: Arc<crate::acme::CertificateResolvers>,
+    /// The API state, when `api` is configured (`api@internal`, `dashboard@internal`).
+    pub api: Option<Arc<crate::api::ApiState>>,
+    /// Prometheus metrics, when configured (`prometheus@internal`).
+    pub metrics: Option<Arc<crate::observe::metrics::Metrics>>,
 }
 
 impl CompileContext {
@@ -380,7 +384,7 @@ impl Compiler<'_> {
                 entry_points: ep_names,
                 rule: rule_text,
                 priority,
-                service: service_name,
+                service: service_name.clone(),
                 middlewares,
                 provider: provider.to_owned(),
                 status,
@@ -396,6 +400,7 @@ impl Compiler<'_> {
         let name: Arc<str> = qualified.into();
         let handler = Arc::new(Handler {
             router: name.clone(),
+            service_name: service_name.into(),
             middlewares: chain,
             service,
         });

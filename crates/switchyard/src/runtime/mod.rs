@@ -73,6 +73,8 @@ pub struct Shared {
     pub hostname: HeaderValue,
     /// ACME challenge answers (HTTP-01 tokens, TLS-ALPN-01 certificates) served before routing.
     pub acme: Arc<crate::acme::Challenges>,
+    /// Metrics, access log and tracing sinks (inactive when none is configured).
+    pub observe: Arc<crate::observe::Observers>,
 }
 
 /// The machine's hostname, as Go's `os.Hostname` would give it.

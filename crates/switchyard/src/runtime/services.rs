@@ -287,6 +287,23 @@ impl Compiler<'_> {
             "whoami" => Internal::Whoami {
                 hostname: self.ctx.hostname.clone(),
             },
+            "api" | "dashboard" => match &self.ctx.api {
+                Some(api) if name == "api" => Internal::Api(api.clone()),
+                Some(api) => Internal::Dashboard(api.clone()),
+                None => {
+                    return Err(format!(
+                        "the service \"{name}@internal\" does not exist: the api is not enabled (static configuration `api`)"
+                    ))
+                }
+            },
+            "prometheus" => match &self.ctx.metrics {
+                Some(m) => Internal::Prometheus(m.clone()),
+                None => {
+                    return Err(
+                        "the service \"prometheus@internal\" does not exist: Prometheus metrics are not enabled (static configuration `metrics.prometheus`)".to_owned(),
+                    )
+                }
+            },
             n if internal::PLANNED_SERVICES.contains(&n) => {
                 return Err(format!(
                     "the internal service \"{n}@internal\" is not supported yet"

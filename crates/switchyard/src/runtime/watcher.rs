@@ -123,6 +123,9 @@ async fn swap(
         Ok(s) => s,
         Err(e) => {
             error!(error = %e, "configuration compile failed; keeping the previous configuration");
+            if let Some(m) = &ctx.metrics {
+                m.on_reload(false);
+            }
             return;
         }
     };
@@ -133,6 +136,13 @@ async fn swap(
     ctx.acme.request(&snapshot.acme_requests);
     if *cert_files.borrow() != snapshot.tls.files {
         let _ = cert_files.send(snapshot.tls.files.clone());
+    }
+    if let Some(api) = &ctx.api {
+        api.update(applied, &snapshot.report);
+    }
+    if let Some(m) = &ctx.metrics {
+        m.on_certificates(&snapshot.tls);
+        m.on_reload(true);
     }
     shared.snapshot.store(Arc::new(snapshot));
     info!(routers, elapsed = ?started.elapsed(), "configuration applied");

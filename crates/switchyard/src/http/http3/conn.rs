@@ -121,6 +121,11 @@ fn context(quic: &quinn::Connection, peer: SocketAddr, spec: &EntryPointSpec) ->
         .peer_identity()
         .and_then(|id| id.downcast::<Vec<CertificateDer<'static>>>().ok())
         .map(|chain| Arc::new(*chain));
+    ctx.tls_info = Some(crate::observe::record::TlsInfo {
+        version: "1.3",
+        cipher: "",
+        client_certs: ctx.client_certs.clone(),
+    });
     ctx
 }
 
@@ -163,7 +168,7 @@ async fn request(
         .and_then(|v| v.to_str().ok()?.parse().ok());
     let body = RecvBody::new(recv, first, length).boxed();
     let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
-    let resp = server::route(Request::from_parts(parts, body), &conn).await;
+    let resp = server::observed(Request::from_parts(parts, body), &conn).await;
     if let Err(e) = respond(&mut send, resp).await {
         // The client went away, or the upstream body failed: the stream is reset.
         send.stop_stream(h3::error::Code::H3_INTERNAL_ERROR);

@@ -1,0 +1,172 @@
+//! The per-request record that feeds every observability sink (metrics, access log, tracing).
+//!
+//! The data path fills it by design rather than having each sink re-derive facts:
+//! - the entry point ([`crate::http::server`]) knows the client, the request line, TLS and the
+//!   final status and sizes;
+//! - routing, the load balancer, the proxy, the retry middleware and the auth middlewares learn
+//!   the rest while handling the request and write it into the request's [`Trail`], which travels
+//!   in the request's extensions (an `Arc`, so a retried or mirrored copy writes to the same one).
+//!
+//! When the response body has been written (or the client went away) the entry point turns the
+//! trail into a [`Record`] and hands it to [`super::Observers::finish`]. Nothing here exists when
+//! no sink is configured: the request path then never allocates a trail.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use http::{HeaderMap, Method, Request, Uri, Version};
+use rustls::pki_types::CertificateDer;
+
+/// What the handling of one request learnt, written while it runs.
+#[derive(Debug, Default)]
+pub struct Trail {
+    data: Mutex<TrailData>,
+}
+
+/// The facts in a [`Trail`].
+#[derive(Debug, Default)]
+pub struct TrailData {
+    /// The matched router (qualified name).
+    pub router: Option<Arc<str>>,
+    /// The router's service (qualified name).
+    pub service: Option<Arc<str>>,
+    /// The upstream server the (last) attempt went to, as configured (`ServiceURL`).
+    pub server_url: Option<Arc<str>>,
+    /// The upstream's status, when an upstream answered (`OriginStatus`).
+    pub origin_status: Option<u16>,
+    /// Time from sending the upstream request to its response headers (`OriginDuration`).
+    pub origin_duration: Option<Duration>,
+    /// Attempts beyond the first made by the retry middleware (`RetryAttempts`).
+    pub retry_attempts: u32,
+    /// The user an auth middleware authenticated (`ClientUsername`).
+    pub username: Option<String>,
+    /// Tracing state, when the tracer sampled or propagates this request.
+    pub trace: Option<super::otel::RequestTrace>,
+}
+
+impl Trail {
+    /// The trail of `req`, when observability is on.
+    pub fn of<B>(req: &Request<B>) -> Option<&Arc<Trail>> {
+        req.extensions().get::<Arc<Trail>>()
+    }
+
+    /// Updates the trail.
+    pub fn with<R>(&self, f: impl FnOnce(&mut TrailData) -> R) -> R {
+        let mut data = self.data.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut data)
+    }
+
+    /// Takes the facts out (when the request is complete).
+    pub fn take(&self) -> TrailData {
+        std::mem::take(&mut *self.data.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// Records `f` on `req`'s trail, if it has one.
+pub fn note<B>(req: &Request<B>, f: impl FnOnce(&mut TrailData)) {
+    if let Some(trail) = Trail::of(req) {
+        trail.with(f);
+    }
+}
+
+/// TLS facts of the connection.
+#[derive(Debug, Clone)]
+pub struct TlsInfo {
+    /// `1.2`, `1.3`.
+    pub version: &'static str,
+    /// IANA cipher suite name, e.g. `TLS_AES_128_GCM_SHA256`.
+    pub cipher: &'static str,
+    /// The client's certificate chain (mutual TLS), leaf first.
+    pub client_certs: Option<Arc<Vec<CertificateDer<'static>>>>,
+}
+
+/// The application protocol, as Traefik's metrics label it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protocol {
+    Http,
+    Websocket,
+    Sse,
+    Grpc,
+    GrpcWeb,
+}
+
+impl Protocol {
+    /// Traefik's `protocol` label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http => "http",
+            Protocol::Websocket => "websocket",
+            Protocol::Sse => "sse",
+            Protocol::Grpc => "grpc",
+            Protocol::GrpcWeb => "grpc-web",
+        }
+    }
+
+    /// Classifies a request by its headers, as Traefik does.
+    pub fn of(headers: &HeaderMap) -> Protocol {
+        let has = |name: http::header::HeaderName, needle: &str| {
+            headers.get_all(name).iter().any(|v| {
+                v.to_str()
+                    .is_ok_and(|s| s.to_ascii_lowercase().contains(needle))
+            })
+        };
+        if has(http::header::UPGRADE, "websocket") {
+            return Protocol::Websocket;
+        }
+        if let Some(ct) = headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+        {
+            let ct = ct.to_ascii_lowercase();
+            if ct.starts_with("application/grpc-web") {
+                return Protocol::GrpcWeb;
+            }
+            if ct.starts_with("application/grpc") {
+                return Protocol::Grpc;
+            }
+        }
+        if has(http::header::ACCEPT, "text/event-stream") {
+            return Protocol::Sse;
+        }
+        Protocol::Http
+    }
+}
+
+/// Everything known about one finished request.
+#[derive(Debug)]
+pub struct Record {
+    /// When the request arrived (wall clock).
+    pub start: SystemTime,
+    /// From arrival to the end of the response body (or the client going away).
+    pub duration: Duration,
+    /// Entry point name.
+    pub entry_point: Arc<str>,
+    /// The TCP peer.
+    pub client: SocketAddr,
+    pub method: Method,
+    /// The request target as the client sent it.
+    pub uri: Uri,
+    pub version: Version,
+    /// The Host header (or the HTTP/2 authority), as sent.
+    pub host: String,
+    /// The request's headers as the client sent them; only kept when a sink asked
+    /// ([`super::Observers::wants_request_headers`]).
+    pub request_headers: Option<HeaderMap>,
+    /// The request body's declared length (`Content-Length`), 0 when unknown.
+    pub request_size: u64,
+    pub tls: Option<TlsInfo>,
+    pub protocol: Protocol,
+    /// The status sent to the client (499 when the client went away first).
+    pub status: u16,
+    /// Response body bytes written to the client.
+    pub response_size: u64,
+    /// The response's headers; only kept when a sink asked.
+    pub response_headers: Option<HeaderMap>,
+    /// This request's number since the process started (Traefik CLF's request count).
+    pub request_count: u64,
+    /// Whether the request was served by an `@internal` router (excluded unless `addInternals`).
+    pub internal: bool,
+    /// What the data path learnt.
+    pub trail: TrailData,
+}
