@@ -47,6 +47,26 @@ impl ServiceState {
         state
     }
 
+    /// Every server of every live load balancer that has an active health check, as
+    /// `(service, url, up)` (`traefik_service_server_up`).
+    pub fn health_checked_servers(&self) -> Vec<(String, Arc<str>, bool)> {
+        let map = self.balancers.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = Vec::new();
+        for (name, weak) in map.iter() {
+            let Some(live) = weak.upgrade() else { continue };
+            if live.identity.health_check.is_none() {
+                continue;
+            }
+            out.extend(
+                live.servers
+                    .iter()
+                    .map(|s| (name.clone(), s.url.clone(), s.is_up())),
+            );
+        }
+        out.sort();
+        out
+    }
+
     /// The live servers of load balancer `name` (qualified) with whether each is up, for the API's
     /// `serverStatus`; `None` when no snapshot holds that load balancer.
     pub fn servers_of(&self, name: &str) -> Option<Vec<(Arc<str>, bool)>> {
