@@ -23,6 +23,12 @@ Scenarios:
   f  HTTPS HTTP/2 termination        every proxy terminates TLS (one self-signed ECDSA P-256
                                      certificate per run) and proxies to the plain-HTTP backend;
                                      h2load -c50 -m10 -D<dur> (ALPN h2, SNI bench.local)
+  h  observability cost              Switchyard and Traefik: scenario a's load against the same
+                                     router twice, in two processes: plain, then with a JSON access
+                                     log to a file (accessLog.format json, default buffering) and
+                                     Prometheus metrics (on their own entry point, scraped once at
+                                     the end to check the requests were counted); CPU per request
+                                     with both on / both off
   g  a new TLS connection per        h2load --h1 -c50 -m1 -n<N> -H 'Connection: close' against
      request                         the proxies of f (N: a calibration run's rate x duration): one
                                      TCP connection and one TLS handshake (resumed where the proxy
@@ -64,7 +70,7 @@ LOAD_CORE = "1"
 HOST = "bench.local"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 ALL_PROXIES = ["switchyard", "nginx", "haproxy", "traefik"]
-ALL_SCENARIOS = ["a", "b", "c", "d", "e", "f", "g"]
+ALL_SCENARIOS = ["a", "b", "c", "d", "e", "f", "g", "h"]
 TRAEFIK_FORMAT = ["switchyard", "traefik"]  # proxies that read the Traefik configuration files
 BODY = "ok"
 CHAIN_HOST = "chain.local"  # scenario e: the router with the middleware chain
@@ -416,11 +422,18 @@ backend bench
 """
 
 
-def traefik_static(port, dyn_dir, entry_point="web", idle_per_host=None):
+def traefik_static(port, dyn_dir, entry_point="web", idle_per_host=None, obs_dir=None):
     """idle_per_host (scenarios f/g): serversTransport.maxIdleConnsPerHost, raised from its
-    default (200) to hold a connection for each of h2load's 500 concurrent streams."""
+    default (200) to hold a connection for each of h2load's 500 concurrent streams.
+    obs_dir (scenario h): a JSON access log in that directory and Prometheus metrics on entry
+    point `metrics` (port + 1)."""
     transport = (f"serversTransport:\n  maxIdleConnsPerHost: {idle_per_host}\n"
                  if idle_per_host else "")
+    extra_ep = ""
+    if obs_dir:
+        transport += (f"accessLog:\n  filePath: \"{os.path.join(obs_dir, 'access.json')}\"\n"
+                      "  format: json\nmetrics:\n  prometheus:\n    entryPoint: metrics\n")
+        extra_ep = f"  metrics:\n    address: \"127.0.0.1:{port + 1}\"\n"
     return f"""# Traefik v3 static configuration, read unchanged by Traefik and by Switchyard.
 global:
   checkNewVersion: false
@@ -428,7 +441,7 @@ global:
 entryPoints:
   {entry_point}:
     address: "127.0.0.1:{port}"
-providers:
+{extra_ep}providers:
   file:
     directory: "{dyn_dir}"
     watch: true
@@ -557,7 +570,8 @@ class Proxy:
         os.makedirs(self.dir, exist_ok=True)
 
     def command(self, n_hosts, mode):
-        """mode: "http" (scenarios a-d), "chain" (e: plus the chain.local router), "tls" (f, g).
+        """mode: "http" (scenarios a-d), "chain" (e: plus the chain.local router), "tls" (f, g),
+        "obs" (h: access log and metrics on).
         Each mode writes its own configuration files (kept side by side in the run directory)."""
         d, a = self.dir, self.args
         tls = a.tls if mode == "tls" else None
@@ -573,7 +587,8 @@ class Proxy:
         static = os.path.join(d, f"traefik{sfx}.yml")
         self.dyn_dir = os.path.join(d, f"dynamic{sfx}")
         write(static, traefik_static(self.port, self.dyn_dir, "websecure" if tls else "web",
-                                     1024 if tls else None))
+                                     1024 if tls else None,
+                                     obs_dir=d if mode == "obs" else None))
         if os.path.isdir(self.dyn_dir):
             shutil.rmtree(self.dyn_dir)
         write(os.path.join(self.dyn_dir, "routes.yml"),
@@ -799,6 +814,29 @@ def check_chain(proxy):
         raise RuntimeError("middleware chain check failed: " + "; ".join(problems))
     log(f"  {proxy.name}: chain checked (200, prefix stripped, headers added, not compressed, "
         "not redirected)")
+
+
+def check_observed(proxy):
+    """Scenario h: the access log has lines and /metrics counted the requests (so the run really
+    measured both sinks). Returns what was seen."""
+    path = os.path.join(proxy.dir, "access.json")
+    time.sleep(1.5)  # buffered writers
+    lines = 0
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            lines = sum(1 for _ in f)
+    conn = http.client.HTTPConnection("127.0.0.1", proxy.port + 1, timeout=5)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode("utf-8", "replace")
+    conn.close()
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("traefik_entrypoint_requests_total{")
+                  and 'entrypoint="web"' in line)
+    if lines == 0 or counted == 0:
+        raise RuntimeError(f"{proxy.name}: observability not active "
+                           f"(access log lines {lines}, requests counted {counted})")
+    os.remove(path)
+    return {"access_log_lines": lines, "requests_counted": counted}
 
 
 def probe_tls(proxy):
@@ -1048,6 +1086,19 @@ def main():
                             cmd=wrk_cmd(args, p.port, args.duration, host=host, path=CHAIN_PATH,
                                         headers=gz)))
                 attempt(name, "e", e)
+            if "h" in scenarios and name in TRAEFIK_FORMAT:
+                def h():
+                    # Plain first in even rounds, observed first in odd ones.
+                    for mode in ["http", "obs"][::1 - 2 * (rnd % 2)]:
+                        p.start(mode=mode)
+                        if args.warmup > 0:
+                            subprocess.run(wrk_cmd(args, p.port, args.warmup), capture_output=True)
+                        r = measure(p, args, args.duration)
+                        if mode == "obs":
+                            r["obs_check"] = check_observed(p)
+                        p.stop()
+                        record(name, "h-plain" if mode == "http" else "h-obs", rnd, r)
+                attempt(name, "h", h)
             if scenarios & {"f", "g"}:
                 def fg():
                     p.start(mode="tls")
@@ -1085,7 +1136,7 @@ def main():
 
     stop(backend)
     result["summary"] = {}
-    for s in ("a", "b", "c", "d", "e-plain", "e-chain", "f", "g"):
+    for s in ("a", "b", "c", "d", "e-plain", "e-chain", "f", "g", "h-plain", "h-obs"):
         for name in proxies:
             runs = [r for r in result["runs"] if r["proxy"] == name and r["scenario"] == s]
             if runs:
@@ -1113,6 +1164,19 @@ def main():
                 "cpu_ratio_rounds": ratios, "cpu_ratio": med(ratios),
                 "plain": result["summary"]["e-plain"][name],
                 "chain": result["summary"]["e-chain"][name]}
+    for name in proxies:  # scenario h: observed / plain, per round (two processes, same round)
+        plain = {r["round"]: r for r in result["runs"]
+                 if r["proxy"] == name and r["scenario"] == "h-plain"}
+        obs = {r["round"]: r for r in result["runs"]
+               if r["proxy"] == name and r["scenario"] == "h-obs"}
+        ratios = [round(obs[k]["cpu_s_per_100k"] / plain[k]["cpu_s_per_100k"], 3)
+                  for k in sorted(plain) if k in obs and plain[k]["cpu_s_per_100k"]]
+        if ratios:
+            result["summary"].setdefault("h", {})[name] = {
+                "cpu_ratio_rounds": ratios, "cpu_ratio": med(ratios),
+                "plain": result["summary"]["h-plain"][name],
+                "obs": result["summary"]["h-obs"][name],
+                "checks": [obs[k].get("obs_check") for k in sorted(obs)]}
     result["finished"] = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     md = report(result)
     result["markdown"] = md
@@ -1226,6 +1290,24 @@ def report(res):
                 fmt(ch["rss_load_max_kib"] and ch["rss_load_max_kib"] / 1024, "{:.1f}"),
                 fmt((pl["errors"] or 0) + (ch["errors"] or 0))]) + " |")
         out.append("")
+    if "h" in S:
+        out += ["### (h) JSON access log to a file + Prometheus metrics vs neither, keep-alive", "",
+                "| Proxy | req/s, off | req/s, on | CPU-s/100k, off | CPU-s/100k, on | "
+                "CPU/req on ÷ off | per round | p99 ms, off | p99 ms, on | RSS load MiB, on | "
+                "log lines / requests counted |",
+                "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---|"]
+        for name, r in S["h"].items():
+            pl, ob = r["plain"], r["obs"]
+            chk = "; ".join(f"{c['access_log_lines']} / {c['requests_counted']:.0f}"
+                            for c in r["checks"] if c)
+            out.append("| " + " | ".join([
+                name, fmt(pl["rps"]), fmt(ob["rps"]), fmt(pl["cpu_s_per_100k"], "{:.3f}"),
+                fmt(ob["cpu_s_per_100k"], "{:.3f}"), fmt(r["cpu_ratio"], "{:.2f}×"),
+                ", ".join(f"{x:.2f}" for x in r["cpu_ratio_rounds"]),
+                fmt(pl["p99_ms"], "{:.3f}"), fmt(ob["p99_ms"], "{:.3f}"),
+                fmt(ob["rss_load_max_kib"] and ob["rss_load_max_kib"] / 1024, "{:.1f}"),
+                chk]) + " |")
+        out.append("")
     probes = res.get("tls_probe", {})
     if "f" in S:
         rows = S["f"]
@@ -1319,6 +1401,12 @@ def targets(res):
         row("middleware chain costs ≤ 1.25× CPU per request (e)", fmt(r, "{:.2f}×")
             + (f" (Traefik {S['e']['traefik']['cpu_ratio']:.2f}×)" if "traefik" in S["e"] else ""),
             None if r is None else r <= 1.25)
+    h = S.get("h", {}).get("switchyard")
+    if h:
+        r = h["cpu_ratio"]
+        row("access log + metrics cost ≤ 1.3× CPU per request (h)", fmt(r, "{:.2f}×")
+            + (f" (Traefik {S['h']['traefik']['cpu_ratio']:.2f}×)" if "traefik" in S["h"] else ""),
+            None if r is None else r <= 1.3)
     f = S.get("f", {})
     if "switchyard" in f and "haproxy" in f:
         r = ratio(f["switchyard"]["cpu_s_per_100k"], f["haproxy"]["cpu_s_per_100k"])

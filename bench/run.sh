@@ -3,7 +3,7 @@
 #
 #   bash bench/setup.sh                      # once: nginx, haproxy, wrk, h2load, Traefik 3.7 (.venv)
 #   cargo build --release                    # target/release/switchyard
-#   bench/run.sh [--duration S] [--binary PATH] [--repeat N] [--proxies a,b] [--scenarios a,...,g]
+#   bench/run.sh [--duration S] [--binary PATH] [--repeat N] [--proxies a,b] [--scenarios a,...,h]
 #
 # Results: bench/out/results-<timestamp>.json (+ .md); configs and logs: bench/out/run-<timestamp>/.
 # The orchestration (bench/bench.py, Python stdlib only) kills every process it started on exit,
