@@ -170,3 +170,59 @@ pub struct Record {
     /// What the data path learnt.
     pub trail: TrailData,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                http::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        h
+    }
+
+    #[test]
+    fn classifies_protocols_like_traefik() {
+        assert_eq!(Protocol::of(&headers(&[])), Protocol::Http);
+        assert_eq!(
+            Protocol::of(&headers(&[
+                ("connection", "Upgrade"),
+                ("upgrade", "WebSocket")
+            ])),
+            Protocol::Websocket
+        );
+        assert_eq!(
+            Protocol::of(&headers(&[("content-type", "application/grpc+proto")])),
+            Protocol::Grpc
+        );
+        assert_eq!(
+            Protocol::of(&headers(&[("content-type", "application/grpc-web-text")])),
+            Protocol::GrpcWeb
+        );
+        assert_eq!(
+            Protocol::of(&headers(&[("accept", "text/event-stream")])),
+            Protocol::Sse
+        );
+        assert_eq!(Protocol::GrpcWeb.as_str(), "grpc-web");
+    }
+
+    #[test]
+    fn trail_is_shared_by_request_copies() {
+        let trail = Arc::new(Trail::default());
+        let mut req = Request::new(());
+        req.extensions_mut().insert(trail.clone());
+        let copy = {
+            let mut r = Request::new(());
+            *r.extensions_mut() = req.extensions().clone();
+            r
+        };
+        note(&copy, |t| t.retry_attempts = 2);
+        assert_eq!(trail.take().retry_attempts, 2);
+        note(&Request::new(()), |t| t.retry_attempts = 9); // no trail: nothing happens
+    }
+}
