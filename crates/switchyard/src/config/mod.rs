@@ -169,10 +169,17 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
             out.push(name.to_owned());
         }
     };
-    add(cfg.api.is_some(), "api");
-    add(cfg.access_log.is_some(), "accessLog");
-    add(cfg.metrics.is_some(), "metrics");
-    add(cfg.tracing.is_some(), "tracing");
+    add(
+        cfg.access_log.as_ref().is_some_and(|a| a.otlp.is_some()),
+        "accessLog.otlp",
+    );
+    add(cfg.log.as_ref().is_some_and(|l| l.otlp.is_some()), "log.otlp");
+    if let Some(m) = &cfg.metrics {
+        add(m.datadog.is_some(), "metrics.datadog");
+        add(m.stats_d.is_some(), "metrics.statsD");
+        add(m.influx_db2.is_some(), "metrics.influxDB2");
+        add(m.otlp.is_some(), "metrics.otlp");
+    }
     add(cfg.tcp_servers_transport.is_some(), "tcpServersTransport");
     add(cfg.host_resolver.is_some(), "hostResolver");
     add(cfg.experimental.is_some(), "experimental");
