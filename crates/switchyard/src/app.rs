@@ -235,6 +235,12 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
     if let Some(access_log) = &shared.observe.access_log {
         access_log.flush();
     }
+    if let Some(tracer) = shared.observe.tracer.clone() {
+        // Spans still queued go out before the process exits (bounded, as Traefik's shutdown).
+        let _ =
+            tokio::task::spawn_blocking(move || tracer.flush(std::time::Duration::from_secs(5)))
+                .await;
+    }
     info!("stopped");
     Ok(())
 }

@@ -58,7 +58,7 @@ pub async fn forward(
         trail.with(|t| {
             t.server_url = Some(server.url.clone());
             if let Some(trace) = &mut t.trace {
-                trace.start_upstream(&server.url, upstream_req.headers_mut());
+                trace.start_upstream_request(&server.url, &mut upstream_req);
             }
         });
     }

@@ -82,7 +82,7 @@ impl Observers {
     pub fn begin(self: &Arc<Self>, req: &mut Request<Body>, ctx: &RequestCtx) -> Pending {
         let trail = Arc::new(Trail::default());
         if let Some(tracer) = &self.tracer {
-            if let Some(trace) = tracer.start(req.headers()) {
+            if let Some(trace) = tracer.start_on(&ctx.entry_point, req.headers()) {
                 trail.with(|t| t.trace = Some(trace));
             }
         }
