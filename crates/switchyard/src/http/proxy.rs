@@ -57,6 +57,7 @@ pub async fn forward(
     if let Some(trail) = &trail {
         trail.with(|t| {
             t.server_url = Some(server.url.clone());
+            t.lb_service = Some(lb.name.clone());
             if let Some(trace) = &mut t.trace {
                 trace.start_upstream_request(&server.url, &mut upstream_req);
             }

@@ -405,6 +405,10 @@ pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
     // `acme-http@internal` at the highest priority).
     if !conn.ctx.tls {
         if let Some(answer) = conn.shared.acme.http01(&spec.name, req.uri().path()) {
+            crate::observe::record::note(&req, |t| {
+                t.router = Some(Arc::from("acme-http@internal"));
+                t.service = Some(Arc::from("acme-http@internal"));
+            });
             return acme_http01(answer);
         }
     }

@@ -156,7 +156,7 @@ pub struct Pending {
 
 impl Pending {
     /// The record, with the response's status, headers and body size.
-    fn complete(self, status: u16, response_headers: Option<HeaderMap>, response_size: u64) {
+    fn complete(self, status: u16, response: ResponseFacts, response_size: u64) {
         let trail = self.trail.take();
         let internal = trail
             .router
@@ -177,7 +177,8 @@ impl Pending {
             protocol: self.protocol,
             status,
             response_size,
-            response_headers,
+            response_headers: response.headers,
+            grpc_status: response.grpc_status,
             request_count: self.request_count,
             internal,
             trail,
@@ -188,30 +189,50 @@ impl Pending {
     /// The response is ready: its body reports the record once written (or dropped).
     pub fn attach(self, resp: Response<Body>) -> Response<Body> {
         let status = resp.status().as_u16();
-        let headers = self
-            .observers
-            .response_headers
-            .then(|| resp.headers().clone());
+        let grpc = matches!(self.protocol, Protocol::Grpc | Protocol::GrpcWeb);
+        let response = ResponseFacts {
+            headers: self
+                .observers
+                .response_headers
+                .then(|| resp.headers().clone()),
+            grpc_status: grpc
+                .then(|| resp.headers().get(GRPC_STATUS).cloned())
+                .flatten(),
+        };
         resp.map(|inner| {
             Body::new(ObservedBody {
                 inner,
                 bytes: 0,
-                done: Some((self, status, headers)),
+                grpc,
+                done: Some((self, status, response)),
             })
         })
     }
 
     /// The client went away before a response: Traefik's 499.
     pub fn abandon(self) {
-        self.complete(499, None, 0);
+        self.complete(499, ResponseFacts::default(), 0);
     }
+}
+
+const GRPC_STATUS: &str = "grpc-status";
+
+/// What the record keeps of the response besides its status and size.
+#[derive(Debug, Default)]
+struct ResponseFacts {
+    /// All headers, when a sink asked.
+    headers: Option<HeaderMap>,
+    /// gRPC requests: `grpc-status` from the headers (trailers-only answers) or the trailers.
+    grpc_status: Option<http::HeaderValue>,
 }
 
 /// A response body that counts what it yields and completes the record when dropped.
 struct ObservedBody {
     inner: Body,
     bytes: u64,
-    done: Option<(Pending, u16, Option<HeaderMap>)>,
+    /// A gRPC request: look for `grpc-status` in the trailers.
+    grpc: bool,
+    done: Option<(Pending, u16, ResponseFacts)>,
 }
 
 impl HttpBody for ObservedBody {
@@ -226,6 +247,13 @@ impl HttpBody for ObservedBody {
         if let Poll::Ready(Some(Ok(frame))) = &poll {
             if let Some(data) = frame.data_ref() {
                 self.bytes += data.len() as u64;
+            } else if self.grpc {
+                if let Some(status) = frame.trailers_ref().and_then(|t| t.get(GRPC_STATUS)) {
+                    let status = status.clone();
+                    if let Some((_, _, response)) = &mut self.done {
+                        response.grpc_status = Some(status);
+                    }
+                }
             }
         }
         poll
@@ -242,8 +270,8 @@ impl HttpBody for ObservedBody {
 
 impl Drop for ObservedBody {
     fn drop(&mut self) {
-        if let Some((pending, status, headers)) = self.done.take() {
-            pending.complete(status, headers, self.bytes);
+        if let Some((pending, status, response)) = self.done.take() {
+            pending.complete(status, response, self.bytes);
         }
     }
 }

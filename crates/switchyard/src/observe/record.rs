@@ -31,6 +31,9 @@ pub struct TrailData {
     pub router: Option<Arc<str>>,
     /// The router's service (qualified name).
     pub service: Option<Arc<str>>,
+    /// The load balancer that sent the (last) attempt: the router's service, or a child of it
+    /// (weighted, failover, mirroring...). Traefik's service metrics name this one.
+    pub lb_service: Option<Arc<str>>,
     /// The upstream server the (last) attempt went to, as configured (`ServiceURL`).
     pub server_url: Option<Arc<str>>,
     /// The upstream's status, when an upstream answered (`OriginStatus`).
@@ -105,13 +108,19 @@ impl Protocol {
 
     /// Classifies a request by its headers, as Traefik does.
     pub fn of(headers: &HeaderMap) -> Protocol {
-        let has = |name: http::header::HeaderName, needle: &str| {
+        // Whether a comma-separated header has `token` (parameters after `;` ignored).
+        let has = |name: http::header::HeaderName, token: &str| {
             headers.get_all(name).iter().any(|v| {
-                v.to_str()
-                    .is_ok_and(|s| s.to_ascii_lowercase().contains(needle))
+                v.to_str().is_ok_and(|s| {
+                    s.split(',').any(|t| {
+                        t.split(';')
+                            .next()
+                            .is_some_and(|t| t.trim().eq_ignore_ascii_case(token))
+                    })
+                })
             })
         };
-        if has(http::header::UPGRADE, "websocket") {
+        if has(http::header::CONNECTION, "upgrade") && has(http::header::UPGRADE, "websocket") {
             return Protocol::Websocket;
         }
         if let Some(ct) = headers
@@ -163,6 +172,8 @@ pub struct Record {
     pub response_size: u64,
     /// The response's headers; only kept when a sink asked.
     pub response_headers: Option<HeaderMap>,
+    /// gRPC requests: the `grpc-status` of the response (headers or trailers).
+    pub grpc_status: Option<http::HeaderValue>,
     /// This request's number since the process started (Traefik CLF's request count).
     pub request_count: u64,
     /// Whether the request was served by an `@internal` router (excluded unless `addInternals`).
@@ -205,8 +216,20 @@ mod tests {
             Protocol::GrpcWeb
         );
         assert_eq!(
-            Protocol::of(&headers(&[("accept", "text/event-stream")])),
+            Protocol::of(&headers(&[(
+                "accept",
+                "text/html, text/event-stream;q=0.9"
+            )])),
             Protocol::Sse
+        );
+        assert_eq!(
+            Protocol::of(&headers(&[("accept", "text/event-streams")])),
+            Protocol::Http
+        );
+        // An Upgrade header without `Connection: upgrade` is not a WebSocket handshake.
+        assert_eq!(
+            Protocol::of(&headers(&[("upgrade", "websocket")])),
+            Protocol::Http
         );
         assert_eq!(Protocol::GrpcWeb.as_str(), "grpc-web");
     }

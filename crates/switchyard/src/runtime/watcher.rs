@@ -142,6 +142,7 @@ async fn swap(
     }
     if let Some(m) = &ctx.metrics {
         m.on_certificates(&snapshot.tls);
+        m.on_config(&snapshot.report);
         m.on_reload(true);
     }
     shared.snapshot.store(Arc::new(snapshot));

@@ -52,6 +52,17 @@ impl CertStore {
     pub fn default_cert(&self) -> Arc<CertifiedKey> {
         self.default.clone()
     }
+
+    /// Every certificate served by name (configured and ACME ones; not the default), each once.
+    pub fn certificates(&self) -> Vec<Arc<CertifiedKey>> {
+        let mut out: Vec<Arc<CertifiedKey>> = Vec::new();
+        for key in self.exact.values().chain(self.wildcard.values()) {
+            if !out.iter().any(|k| Arc::ptr_eq(k, key)) {
+                out.push(key.clone());
+            }
+        }
+        out
+    }
 }
 
 /// A rustls resolver over a store, strict or not.
