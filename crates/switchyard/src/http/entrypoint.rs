@@ -50,6 +50,9 @@ pub struct EntryPointSpec {
     /// The `Alt-Svc` value HTTPS responses carry once HTTP/3 is listening on this entry point
     /// (set by `http::http3` when its UDP socket is bound; empty otherwise).
     pub alt_svc: std::sync::OnceLock<http::HeaderValue>,
+    /// `observability`: the entry point's defaults for its routers, and what applies to requests
+    /// that match no router.
+    pub observe: crate::observe::record::Switches,
 }
 
 /// `entryPoints.<name>.http3`.
@@ -171,6 +174,13 @@ impl EntryPointSpec {
                 .unwrap_or(250),
             middlewares: http.map(|h| h.middlewares.clone()).unwrap_or_default(),
             tls: http.and_then(|h| h.tls.clone()),
+            observe: {
+                let o = ep.observability.as_ref();
+                crate::observe::record::Switches {
+                    access_log: o.and_then(|o| o.access_logs).unwrap_or(true),
+                    metrics: o.and_then(|o| o.metrics).unwrap_or(true),
+                }
+            },
             http3: ep.http3.as_ref().map(|h| Http3Settings {
                 advertised_port: h.advertised_port.filter(|p| *p != 0),
             }),

@@ -22,6 +22,8 @@ pub struct Route {
     /// For TLS routers, the TLS options they require (for the domain-fronting check).
     pub tls_options: Option<Arc<str>>,
     pub handler: Arc<Handler>,
+    /// The router's observability switches on this entry point.
+    pub observe: crate::observe::record::Switches,
 }
 
 /// The routes of one entry point (HTTP side), ready for lookup.

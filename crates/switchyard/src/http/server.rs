@@ -372,7 +372,7 @@ pub(crate) async fn observed(mut req: Request<Body>, conn: &Conn) -> Response<Bo
     if !observers.is_active() {
         return route(req, conn).await;
     }
-    let pending = observers.begin(&mut req, &conn.ctx);
+    let pending = observers.begin(&mut req, &conn.ctx, conn.spec.observe);
     let mut guard = Abandoned(Some(pending));
     let resp = route(req, conn).await;
     match guard.0.take() {
@@ -486,6 +486,7 @@ pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
                     trail.with(|t| {
                         t.router = Some(route.name.clone());
                         t.service = Some(route.handler.service_name.clone());
+                        t.switches = Some(route.observe);
                     });
                 }
                 route.handler.clone()

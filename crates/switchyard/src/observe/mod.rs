@@ -79,7 +79,12 @@ impl Observers {
     }
 
     /// A request arrived: gives it a trail (in its extensions) and starts its record.
-    pub fn begin(self: &Arc<Self>, req: &mut Request<Body>, ctx: &RequestCtx) -> Pending {
+    pub fn begin(
+        self: &Arc<Self>,
+        req: &mut Request<Body>,
+        ctx: &RequestCtx,
+        entry_point_switches: record::Switches,
+    ) -> Pending {
         let trail = Arc::new(Trail::default());
         if let Some(tracer) = &self.tracer {
             if let Some(trace) = tracer.start_on(&ctx.entry_point, req.headers()) {
@@ -116,6 +121,7 @@ impl Observers {
             tls: ctx.tls_info.clone(),
             protocol: Protocol::of(headers),
             request_count: self.requests.fetch_add(1, Ordering::Relaxed) + 1,
+            entry_point_switches,
             trail,
         }
     }
@@ -129,7 +135,14 @@ impl Observers {
             t.finish(&record);
         }
         if let Some(a) = &self.access_log {
-            a.log(&record);
+            let on = record
+                .trail
+                .switches
+                .unwrap_or(record.entry_point_switches)
+                .access_log;
+            if on {
+                a.log(&record);
+            }
         }
     }
 }
@@ -151,6 +164,7 @@ pub struct Pending {
     tls: Option<TlsInfo>,
     protocol: Protocol,
     request_count: u64,
+    entry_point_switches: record::Switches,
     trail: Arc<Trail>,
 }
 
@@ -180,6 +194,7 @@ impl Pending {
             response_headers: response.headers,
             grpc_status: response.grpc_status,
             request_count: self.request_count,
+            entry_point_switches: self.entry_point_switches,
             internal,
             trail,
         };

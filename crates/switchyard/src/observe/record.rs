@@ -44,6 +44,8 @@ pub struct TrailData {
     pub retry_attempts: u32,
     /// The user an auth middleware authenticated (`ClientUsername`).
     pub username: Option<String>,
+    /// The matched router's observability switches (the entry point's when none matched).
+    pub switches: Option<Switches>,
     /// Tracing state, when the tracer sampled or propagates this request.
     pub trace: Option<super::otel::RequestTrace>,
 }
@@ -70,6 +72,25 @@ impl Trail {
 pub fn note<B>(req: &Request<B>, f: impl FnOnce(&mut TrailData)) {
     if let Some(trail) = Trail::of(req) {
         trail.with(f);
+    }
+}
+
+/// Which sinks a request feeds: the entry point's `observability` switches, overridden by the
+/// matched router's (Traefik 3.1+). Tracing is decided when the request arrives, by the entry point
+/// (see `otel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    pub access_log: bool,
+    /// Router and service metrics (entry point metrics follow the entry point's switch).
+    pub metrics: bool,
+}
+
+impl Default for Switches {
+    fn default() -> Self {
+        Self {
+            access_log: true,
+            metrics: true,
+        }
     }
 }
 
@@ -176,6 +197,8 @@ pub struct Record {
     pub grpc_status: Option<http::HeaderValue>,
     /// This request's number since the process started (Traefik CLF's request count).
     pub request_count: u64,
+    /// The entry point's observability switches (`entry_point_metrics`: its own series).
+    pub entry_point_switches: Switches,
     /// Whether the request was served by an `@internal` router (excluded unless `addInternals`).
     pub internal: bool,
     /// What the data path learnt.

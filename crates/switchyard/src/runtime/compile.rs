@@ -418,6 +418,16 @@ impl Compiler<'_> {
                 precedence,
                 tls_options: tls_options.clone(),
                 handler: handler.clone(),
+                observe: {
+                    let ep_default = self.ctx.entry_points[i].observe;
+                    let o = router.observability.as_ref();
+                    crate::observe::record::Switches {
+                        access_log: o
+                            .and_then(|o| o.access_logs)
+                            .unwrap_or(ep_default.access_log),
+                        metrics: o.and_then(|o| o.metrics).unwrap_or(ep_default.metrics),
+                    }
+                },
             };
             match tls_options {
                 None => ep.plain.push(route),

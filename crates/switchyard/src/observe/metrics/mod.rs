@@ -193,18 +193,19 @@ impl Metrics {
         };
         let bounds = &self.opts.buckets;
         let sizes = (r.request_size, r.response_size);
-        if self.opts.entry_points {
+        let router_metrics = t.switches.unwrap_or(r.entry_point_switches).metrics;
+        if self.opts.entry_points && r.entry_point_switches.metrics {
             let p = probe(&r.entry_point, None);
             self.entry_points
                 .record(&p, tls, 1, r.duration, sizes, bounds);
         }
-        if self.opts.routers {
+        if self.opts.routers && router_metrics {
             if let (Some(router), Some(service)) = (&t.router, &t.service) {
                 let p = probe(router, Some(service));
                 self.routers.record(&p, tls, 1, r.duration, sizes, bounds);
             }
         }
-        if self.opts.services {
+        if self.opts.services && router_metrics {
             // Traefik counts at the load balancer, once per attempt: only requests that were
             // sent to a server, each retry again (with the final status and sizes).
             if let (Some(_), Some(service)) = (&t.server_url, service_label(r)) {

@@ -49,6 +49,7 @@ fn record(status: u16) -> Record {
         response_size: 10,
         response_headers: None,
         grpc_status: None,
+        entry_point_switches: Default::default(),
         request_count: 1,
         internal: false,
         trail: TrailData {
