@@ -1306,3 +1306,61 @@ fn differential_against_traefik() {
         get(proxy.addr("traefik"), "x", "/metrics").text()
     );
 }
+
+/// `observability.metrics: false` on a router drops its router and service series; on an entry
+/// point it drops the entry point's series and is the default of its routers (Traefik 3.1+).
+#[test]
+fn observability_switches_of_routers_and_entry_points() {
+    let backend = Backend::start("b");
+    let routers = "    quiet:\n      rule: PathPrefix(`/quiet`)\n      service: s\n      entryPoints: [web]\n      observability:\n        metrics: false\n    loud:\n      rule: PathPrefix(`/loud`)\n      service: s\n      entryPoints: [web]\n";
+    let rest = format!(
+        "  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
+        backend.url()
+    );
+    let proxy = Proxy::start(
+        &dynamic(routers, &rest),
+        &prometheus("addRoutersLabels: true"),
+    );
+    let web = proxy.web();
+    assert_eq!(get(web, "x", "/quiet").status, 200);
+    assert_eq!(get(web, "x", "/loud").status, 200);
+    let e = scrape_until(&proxy, "2 entry point requests", |e| {
+        e.sum(EP_REQS, &[("entrypoint", "web")]) == 2.0
+    });
+    assert_eq!(
+        e.sum("traefik_router_requests_total", &[("router", "loud@file")]),
+        1.0
+    );
+    assert_eq!(
+        e.sum("traefik_router_requests_total", &[("router", "quiet@file")]),
+        0.0
+    );
+    assert_eq!(
+        e.sum("traefik_service_requests_total", &[("service", "s@file")]),
+        1.0
+    );
+
+    // The entry point switched off: no series of its own, nor for its routers by default; a
+    // router may switch its own back on.
+    let proxy = Proxy::start(
+        &dynamic(
+            "    quiet:\n      rule: PathPrefix(`/quiet`)\n      service: s\n      entryPoints: [web]\n    loud:\n      rule: PathPrefix(`/loud`)\n      service: s\n      entryPoints: [web]\n      observability:\n        metrics: true\n",
+            &rest,
+        ),
+        &format!(
+            "{}EP[web]:observability:\nEP[web]:  metrics: false\n",
+            prometheus("addRoutersLabels: true")
+        ),
+    );
+    let web = proxy.web();
+    assert_eq!(get(web, "x", "/quiet").status, 200);
+    assert_eq!(get(web, "x", "/loud").status, 200);
+    let e = scrape_until(&proxy, "the loud router", |e| {
+        e.sum("traefik_router_requests_total", &[("router", "loud@file")]) == 1.0
+    });
+    assert_eq!(e.sum(EP_REQS, &[("entrypoint", "web")]), 0.0);
+    assert_eq!(
+        e.sum("traefik_router_requests_total", &[("router", "quiet@file")]),
+        0.0
+    );
+}
