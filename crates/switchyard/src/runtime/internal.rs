@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use switchyard_model::config::dynamic::{
-    DynamicConfig, HttpConfig, Middleware, RedirectScheme, Router,
+    DynamicConfig, HttpConfig, Middleware, RedirectRegex, RedirectScheme, Router, StripPrefix,
 };
 use switchyard_model::config::static_cfg::StaticConfig;
 
@@ -19,10 +19,16 @@ pub const MAX_PRIORITY: i64 = i64::MAX;
 pub const MAX_USER_PRIORITY: i64 = i64::MAX - 1000;
 
 /// Internal services that exist today.
-pub const SERVICES: &[&str] = &["ping", "noop", "whoami"];
+pub const SERVICES: &[&str] = &["ping", "noop", "whoami", "api", "dashboard", "prometheus"];
 
 /// Internal services Traefik has that Switchyard does not serve yet.
-pub const PLANNED_SERVICES: &[&str] = &["api", "dashboard", "prometheus", "rest", "acme-http"];
+pub const PLANNED_SERVICES: &[&str] = &["rest", "acme-http"];
+
+/// The entry point Traefik puts its own routers on.
+const TRAEFIK_EP: &str = "traefik";
+
+/// Traefik's `dashboard_redirect@internal` regex: `/` (only) goes to `/dashboard/`.
+const DASHBOARD_REDIRECT: &str = r"^(http:\/\/(\[[\w:.]+\]|[\w\._-]+)(:\d+)?)\/$";
 
 /// The entry point ping is served on.
 pub fn ping_entry_point(cfg: &StaticConfig) -> Option<String> {
@@ -34,9 +40,113 @@ pub fn ping_entry_point(cfg: &StaticConfig) -> Option<String> {
     )
 }
 
+/// A router of the internal provider.
+fn router(ep: &str, rule: &str, priority: i64, service: &str) -> Router {
+    Router {
+        entry_points: vec![ep.to_owned()],
+        rule: Some(rule.to_owned()),
+        priority: Some(priority),
+        service: Some(service.to_owned()),
+        ..Router::default()
+    }
+}
+
+/// `api.insecure` (routers `api`, `dashboard`, `debug` on entry point `traefik`, and the
+/// dashboard's middlewares) and `metrics.prometheus` (router `prometheus`), as Traefik's internal
+/// provider defines them.
+fn api_and_metrics(
+    cfg: &StaticConfig,
+    routers: &mut BTreeMap<String, Router>,
+    middlewares: &mut BTreeMap<String, Middleware>,
+) {
+    if let Some(api) = cfg.api.as_ref().filter(|a| a.insecure.unwrap_or(false)) {
+        routers.insert(
+            "api".to_owned(),
+            router(
+                TRAEFIK_EP,
+                "PathPrefix(`/api`)",
+                MAX_PRIORITY - 1,
+                "api@internal",
+            ),
+        );
+        if api.dashboard.unwrap_or(true) {
+            let mut dashboard = router(
+                TRAEFIK_EP,
+                "PathPrefix(`/`)",
+                MAX_PRIORITY - 2,
+                "dashboard@internal",
+            );
+            dashboard.middlewares = vec![
+                "dashboard_redirect@internal".to_owned(),
+                "dashboard_stripprefix@internal".to_owned(),
+            ];
+            routers.insert("dashboard".to_owned(), dashboard);
+            middlewares.insert(
+                "dashboard_redirect".to_owned(),
+                Middleware {
+                    redirect_regex: Some(RedirectRegex {
+                        regex: Some(DASHBOARD_REDIRECT.to_owned()),
+                        replacement: Some("${1}/dashboard/".to_owned()),
+                        permanent: Some(true),
+                    }),
+                    ..Middleware::default()
+                },
+            );
+            middlewares.insert(
+                "dashboard_stripprefix".to_owned(),
+                Middleware {
+                    strip_prefix: Some(StripPrefix {
+                        prefixes: vec!["/dashboard/".to_owned(), "/dashboard".to_owned()],
+                        force_slash: None,
+                    }),
+                    ..Middleware::default()
+                },
+            );
+        }
+        if api.debug.unwrap_or(false) {
+            routers.insert(
+                "debug".to_owned(),
+                router(
+                    TRAEFIK_EP,
+                    "PathPrefix(`/debug`)",
+                    MAX_PRIORITY - 1,
+                    "api@internal",
+                ),
+            );
+        }
+    }
+    let prometheus = cfg.metrics.as_ref().and_then(|m| m.prometheus.as_ref());
+    if let Some(p) = prometheus.filter(|p| !p.manual_routing.unwrap_or(false)) {
+        let ep = p
+            .entry_point
+            .as_deref()
+            .filter(|e| !e.is_empty())
+            .unwrap_or(TRAEFIK_EP);
+        routers.insert(
+            "prometheus".to_owned(),
+            router(
+                ep,
+                "PathPrefix(`/metrics`)",
+                MAX_PRIORITY,
+                "prometheus@internal",
+            ),
+        );
+    }
+}
+
+/// Traefik's `provider.Normalize`: runs of characters other than letters and digits become `-`.
+fn normalize(name: &str) -> String {
+    name.split(|c: char| !c.is_alphanumeric())
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
 /// The internal provider's dynamic configuration for `cfg`.
 pub fn config(cfg: &StaticConfig) -> DynamicConfig {
     let mut routers = BTreeMap::new();
+    let mut middlewares = BTreeMap::new();
+    api_and_metrics(cfg, &mut routers, &mut middlewares);
     if let Some(ping) = &cfg.ping {
         if !ping.manual_routing.unwrap_or(false) {
             let ep = ping_entry_point(cfg).unwrap_or_default();
@@ -52,7 +162,6 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
             );
         }
     }
-    let mut middlewares = BTreeMap::new();
     for (ep_name, ep) in &cfg.entry_points {
         let redirect = ep
             .http
@@ -63,21 +172,26 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
         let Some(to) = redirect.to.as_deref().filter(|t| !t.is_empty()) else {
             continue;
         };
-        // `to` is an entry point name or a `:port`.
-        let (target, port) = match to.strip_prefix(':') {
-            Some(port) => (port.to_owned(), port.to_owned()),
-            None => {
-                let port = cfg
+        // `to` is a `:port` or an entry point name (Traefik skips the redirection when that entry
+        // point does not exist).
+        let port = match to.strip_prefix(':') {
+            Some(port) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => {
+                port.to_owned()
+            }
+            _ => {
+                let Some(port) = cfg
                     .entry_points
                     .get(to)
                     .and_then(|t| t.address.as_deref())
                     .and_then(|a| crate::http::entrypoint::parse_address(a).ok())
                     .map(|(addr, _)| addr.port().to_string())
-                    .unwrap_or_default();
-                (to.to_owned(), port)
+                else {
+                    continue;
+                };
+                port
             }
         };
-        let name = format!("{ep_name}-to-{target}");
+        let name = normalize(&format!("{ep_name}-to-{to}"));
         let middleware = format!("redirect-{name}");
         middlewares.insert(
             middleware.clone(),
