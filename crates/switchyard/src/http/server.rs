@@ -421,6 +421,9 @@ pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
     if let Some(uri) =
         normalized_target(&parts.uri, spec.sanitize_path, spec.encode_query_semicolons)
     {
+        if let Some(trail) = parts.extensions.get::<Arc<crate::observe::record::Trail>>() {
+            trail.with(|t| t.normalized_uri = Some(uri.clone()));
+        }
         parts.uri = uri;
     }
 

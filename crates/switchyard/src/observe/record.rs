@@ -44,6 +44,9 @@ pub struct TrailData {
     pub retry_attempts: u32,
     /// The user an auth middleware authenticated (`ClientUsername`).
     pub username: Option<String>,
+    /// The request target after the entry point's normalisation (`sanitizePath`, `;` in the
+    /// query), when it changed: what Traefik's access log shows as `RequestPath`.
+    pub normalized_uri: Option<Uri>,
     /// The matched router's observability switches (the entry point's when none matched).
     pub switches: Option<Switches>,
     /// Tracing state, when the tracer sampled or propagates this request.

@@ -832,14 +832,16 @@ pub(super) fn split_host_port(v: &str) -> (&str, &str) {
 /// `RequestPath`: Go's `URL.String()` of path, query and fragment: the path as sent when it is
 /// a valid encoding (`url.EscapedPath`), re-escaped otherwise; the query verbatim (or dropped).
 pub(super) fn write_request_path(r: &Record, drop_query: bool, out: &mut Vec<u8>) {
-    let path = r.uri.path();
+    // Traefik logs the path after the entry point's normalisation.
+    let uri = r.trail.normalized_uri.as_ref().unwrap_or(&r.uri);
+    let path = uri.path();
     if path == "*" || valid_encoded_path(path.as_bytes()) {
         out.extend_from_slice(path.as_bytes());
     } else {
         escape_path(&unescape(path.as_bytes()), out);
     }
     if !drop_query {
-        if let Some(q) = r.uri.query() {
+        if let Some(q) = uri.query() {
             out.push(b'?');
             out.extend_from_slice(q.as_bytes());
         }
