@@ -78,6 +78,12 @@ pub fn prepare(config: StaticConfig, observe: bool) -> Result<Prepared, String> 
     } else {
         crate::observe::Observers::none()
     };
+    // `check` has no sinks, but `prometheus@internal` must still compile as it will when running.
+    let metrics = match &observers.metrics {
+        Some(m) => Some(m.clone()),
+        None => crate::observe::metrics::Metrics::from_static(&config, service_state.clone())?
+            .map(Arc::new),
+    };
     let api = config
         .api
         .as_ref()
@@ -96,7 +102,7 @@ pub fn prepare(config: StaticConfig, observe: bool) -> Result<Prepared, String> 
         default_cert,
         acme: acme.clone(),
         api,
-        metrics: observers.metrics.clone(),
+        metrics,
     });
     let shared = Arc::new(Shared {
         snapshot: ArcSwap::from_pointee(Snapshot::empty(&ctx.default_cert)),

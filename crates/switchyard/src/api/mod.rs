@@ -6,6 +6,7 @@
 //! live health of load balancer servers for `serverStatus`. Endpoints, query parameters, status
 //! codes and bodies follow Traefik (see `docs/api.md`); nothing here panics on input.
 
+mod certs;
 pub mod dashboard;
 mod dump;
 mod query;
@@ -86,6 +87,12 @@ impl ApiState {
         }
     }
 
+    /// Whether `api.dashboard` is on: without it Traefik has no `dashboard@internal` service
+    /// (routers naming it fail with "dashboard is not enabled").
+    pub fn dashboard_enabled(&self) -> bool {
+        self.dashboard
+    }
+
     /// Called after every compilation with the merged provider configurations (provider name →
     /// configuration, `internal` included) and the report.
     pub fn update(&self, configs: &BTreeMap<String, Arc<DynamicConfig>>, report: &Report) {
@@ -145,6 +152,28 @@ impl ApiState {
                     &format!("entry point not found: {name}"),
                 ),
             },
+            Route::Certificates => {
+                let now = unix_now();
+                let criterion = Criterion::new(&query);
+                let mut items: Vec<&certs::Cert> = view
+                    .certificates
+                    .iter()
+                    .filter(|c| {
+                        criterion
+                            .as_ref()
+                            .is_none_or(|k| k.keep_cert(c, c.status(now)))
+                    })
+                    .collect();
+                query::sort_certs(&query, &mut items, now);
+                paged(&query, &items, |c| c.to_json(now))
+            }
+            Route::Certificate(name) => match view.certificates.iter().find(|c| c.name == name) {
+                Some(c) => json_response(StatusCode::OK, &c.to_json(unix_now())),
+                None => api_error(
+                    StatusCode::NOT_FOUND,
+                    &format!("certificate not found: {name}"),
+                ),
+            },
             Route::List(kind) => self.list(&view, kind, &query),
             Route::Item(kind, name) => self.item(&view, kind, &name),
             Route::DebugVars => json_response(
@@ -189,6 +218,8 @@ impl ApiState {
             ["version"] => Route::Version,
             ["entrypoints"] => Route::EntryPoints,
             ["entrypoints", id] => Route::EntryPoint(name(id)?),
+            ["certificates"] => Route::Certificates,
+            ["certificates", id] => Route::Certificate(name(id)?),
             [proto, object] => Route::List(Kind::parse(proto, object)?),
             [proto, object, id] => Route::Item(Kind::parse(proto, object)?, name(id)?),
             _ => return None,
@@ -347,6 +378,7 @@ impl ApiState {
     }
 
     fn overview(&self, view: &View) -> Response<Body> {
+        let now = unix_now();
         let counts = |map: &BTreeMap<String, Entry>| {
             json!({
                 "total": map.len(),
@@ -369,7 +401,11 @@ impl ApiState {
                 "routers": counts(&view.udp_routers),
                 "services": counts(&view.udp_services),
             },
-            "certificates": {"total": view.certificates, "warnings": 0, "errors": 0},
+            "certificates": {
+                "total": view.certificates.len(),
+                "warnings": view.certificates.iter().filter(|c| c.status(now) == "warning").count(),
+                "errors": view.certificates.iter().filter(|c| c.status(now) == "expired").count(),
+            },
             "features": self.features,
             "providers": self.providers,
         });
@@ -385,6 +421,8 @@ enum Route {
     Version,
     EntryPoints,
     EntryPoint(String),
+    Certificates,
+    Certificate(String),
     List(Kind),
     Item(Kind, String),
     DebugVars,
@@ -567,6 +605,13 @@ fn providers(cfg: &StaticConfig) -> Vec<&'static str> {
     .filter(|(set, _)| *set)
     .map(|(_, name)| name)
     .collect()
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// The current time as Go's `time.Time` JSON (RFC 3339, nanoseconds, UTC).

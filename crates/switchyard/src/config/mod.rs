@@ -173,7 +173,10 @@ pub fn unsupported_sections(cfg: &StaticConfig) -> Vec<String> {
         cfg.access_log.as_ref().is_some_and(|a| a.otlp.is_some()),
         "accessLog.otlp",
     );
-    add(cfg.log.as_ref().is_some_and(|l| l.otlp.is_some()), "log.otlp");
+    add(
+        cfg.log.as_ref().is_some_and(|l| l.otlp.is_some()),
+        "log.otlp",
+    );
     if let Some(m) = &cfg.metrics {
         add(m.datadog.is_some(), "metrics.datadog");
         add(m.stats_d.is_some(), "metrics.statsD");

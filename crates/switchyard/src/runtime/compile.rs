@@ -70,20 +70,17 @@ pub struct CompileContext {
 
 impl CompileContext {
     /// Entry points a router without `entryPoints` attaches to: those marked `asDefault` if any,
-    /// else every TCP entry point except `traefik`.
+    /// else every TCP entry point; never `traefik` (Traefik's rule, even when it is `asDefault`).
     fn default_entry_points(&self) -> Vec<usize> {
         let tcp = || {
             self.entry_points
                 .iter()
-                .filter(|e| e.transport == Transport::Tcp)
+                .filter(|e| e.transport == Transport::Tcp && &*e.name != "traefik")
         };
         if tcp().any(|e| e.as_default) {
             tcp().filter(|e| e.as_default).map(|e| e.index).collect()
         } else {
-            tcp()
-                .filter(|e| &*e.name != "traefik")
-                .map(|e| e.index)
-                .collect()
+            tcp().map(|e| e.index).collect()
         }
     }
 
@@ -172,6 +169,12 @@ pub fn compile(ctx: &CompileContext, configs: &BTreeMap<String, Arc<DynamicConfi
     }
     ctx.upstreams.retain(&c.transports_used);
     let mut report = c.report;
+    report.certificates = tls
+        .store
+        .certificates()
+        .iter()
+        .filter_map(|k| k.cert.first().cloned())
+        .collect();
     let acme_requests = c.acme_requests;
     let http = per_ep
         .into_iter()

@@ -213,7 +213,11 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
             name,
             Router {
                 entry_points: vec![ep_name.clone()],
-                rule: Some("HostRegexp(`^.+$`)".to_owned()),
+                rule: Some(if ep.allow_acme_by_pass.unwrap_or(false) {
+                    "HostRegexp(`^.+$`) && !PathPrefix(`/.well-known/acme-challenge/`)".to_owned()
+                } else {
+                    "HostRegexp(`^.+$`)".to_owned()
+                }),
                 priority: Some(
                     redirect
                         .priority
@@ -233,5 +237,96 @@ pub fn config(cfg: &StaticConfig) -> DynamicConfig {
             ..HttpConfig::default()
         }),
         ..DynamicConfig::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(yaml: &str) -> StaticConfig {
+        switchyard_model::decode::from_text(yaml, switchyard_model::decode::Format::Yaml, "test")
+            .unwrap()
+    }
+
+    fn http(yaml: &str) -> HttpConfig {
+        config(&cfg(yaml)).http.unwrap()
+    }
+
+    #[test]
+    fn insecure_api_routers() {
+        let h = http("api:\n  insecure: true\n  debug: true\n");
+        let api = &h.routers["api"];
+        assert_eq!(api.rule.as_deref(), Some("PathPrefix(`/api`)"));
+        assert_eq!(api.priority, Some(i64::MAX - 1));
+        assert_eq!(api.entry_points, ["traefik"]);
+        let dashboard = &h.routers["dashboard"];
+        assert_eq!(dashboard.priority, Some(i64::MAX - 2));
+        assert_eq!(
+            dashboard.middlewares,
+            [
+                "dashboard_redirect@internal",
+                "dashboard_stripprefix@internal"
+            ]
+        );
+        assert_eq!(h.routers["debug"].service.as_deref(), Some("api@internal"));
+        let redirect = h.middlewares["dashboard_redirect"]
+            .redirect_regex
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            redirect.regex.as_deref(),
+            Some(r"^(http:\/\/(\[[\w:.]+\]|[\w\._-]+)(:\d+)?)\/$")
+        );
+        assert_eq!(
+            h.middlewares["dashboard_stripprefix"]
+                .strip_prefix
+                .as_ref()
+                .unwrap()
+                .prefixes,
+            ["/dashboard/", "/dashboard"]
+        );
+    }
+
+    #[test]
+    fn api_variants() {
+        assert!(http("api: {}\n").routers.is_empty());
+        let h = http("api:\n  insecure: true\n  dashboard: false\n");
+        assert_eq!(h.routers.keys().collect::<Vec<_>>(), ["api"]);
+        assert!(h.middlewares.is_empty());
+    }
+
+    #[test]
+    fn prometheus_router() {
+        let h = http("metrics:\n  prometheus:\n    entryPoint: metrics\n");
+        let p = &h.routers["prometheus"];
+        assert_eq!(p.entry_points, ["metrics"]);
+        assert_eq!(p.priority, Some(i64::MAX));
+        assert_eq!(p.rule.as_deref(), Some("PathPrefix(`/metrics`)"));
+        let h = http("metrics:\n  prometheus: {}\n");
+        assert_eq!(h.routers["prometheus"].entry_points, ["traefik"]);
+        assert!(http("metrics:\n  prometheus:\n    manualRouting: true\n")
+            .routers
+            .is_empty());
+    }
+
+    #[test]
+    fn redirections() {
+        let h = http(
+            "entryPoints:\n  web_1:\n    address: ':80'\n    allowACMEByPass: true\n    http:\n      redirections:\n        entryPoint:\n          to: ':8443'\n  web2:\n    address: ':81'\n    http:\n      redirections:\n        entryPoint:\n          to: nowhere\n",
+        );
+        let r = &h.routers["web-1-to-8443"];
+        assert_eq!(
+            r.rule.as_deref(),
+            Some("HostRegexp(`^.+$`) && !PathPrefix(`/.well-known/acme-challenge/`)")
+        );
+        assert_eq!(r.middlewares, ["redirect-web-1-to-8443@internal"]);
+        let m = h.middlewares["redirect-web-1-to-8443"]
+            .redirect_scheme
+            .as_ref()
+            .unwrap();
+        assert_eq!(m.port.as_deref(), Some("8443"));
+        // A target entry point that does not exist: no redirection, as in Traefik.
+        assert_eq!(h.routers.len(), 1);
     }
 }

@@ -59,6 +59,10 @@ pub struct Report {
     pub middlewares: BTreeMap<String, ObjectReport>,
     /// TLS problems: skipped certificates, invalid options, conflicts.
     pub tls: Vec<String>,
+    /// The certificates served by name (configured and ACME ones, each once; not the default),
+    /// leaf first, for the API's `/api/certificates`.
+    #[serde(skip)]
+    pub certificates: Vec<rustls_pki_types::CertificateDer<'static>>,
 }
 
 impl Report {

@@ -289,12 +289,9 @@ impl Compiler<'_> {
             },
             "api" | "dashboard" => match &self.ctx.api {
                 Some(api) if name == "api" => Internal::Api(api.clone()),
-                Some(api) => Internal::Dashboard(api.clone()),
-                None => {
-                    return Err(format!(
-                        "the service \"{name}@internal\" does not exist: the api is not enabled (static configuration `api`)"
-                    ))
-                }
+                Some(api) if api.dashboard_enabled() => Internal::Dashboard(api.clone()),
+                Some(_) => return Err("dashboard is not enabled".to_owned()),
+                None => return Err("api is not enabled".to_owned()),
             },
             "prometheus" => match &self.ctx.metrics {
                 Some(m) => Internal::Prometheus(m.clone()),
