@@ -171,6 +171,7 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         }
     }
     drop(tx);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
     tokio::spawn(watcher::run(
         rx,
         ctx.clone(),
@@ -178,7 +179,11 @@ pub async fn run(loaded: LoadedStatic) -> Result<(), String> {
         internal::config(&config),
         expected,
         throttle,
+        first_tx,
     ));
+    // The sockets are bound (clients queue in the backlog); serve once the internal routers
+    // (ping, api, dashboard, metrics) are compiled, so an early request never gets a 404.
+    let _ = first_rx.await;
 
     // Listeners, each with its own stop switch.
     let mut stops = Vec::new();

@@ -35,6 +35,7 @@ pub async fn run(
     internal_config: DynamicConfig,
     expected: BTreeSet<String>,
     throttle: Duration,
+    first_applied: tokio::sync::oneshot::Sender<()>,
 ) {
     let mut applied: BTreeMap<String, Arc<DynamicConfig>> = BTreeMap::new();
     applied.insert(internal::PROVIDER.to_owned(), Arc::new(internal_config));
@@ -49,9 +50,11 @@ pub async fn run(
     // ACME resolvers signal the same way when they obtain or renew a certificate.
     ctx.acme.start(cert_changed.clone());
 
-    // The internal provider's routers (ping) serve from the start.
+    // The internal provider's routers (ping, api...) serve from the start: the entry points start
+    // serving only once this first configuration is in place.
     swap(&ctx, &shared, &applied, &files_tx).await;
     mark_ready(&shared, &expected, &delivered);
+    let _ = first_applied.send(());
 
     loop {
         let now = Instant::now();
