@@ -917,3 +917,54 @@ fn each_retry_attempt_gets_its_client_span() {
     }
     assert!(checked, "no request hit the dead server first");
 }
+
+/// A router with `observability.tracing: false` drops the trace its entry point started: nothing
+/// is exported and the caller's `traceparent` reaches the upstream untouched; the entry point's
+/// other routers are traced.
+#[test]
+fn router_observability_switch() {
+    fast_export();
+    let collector = Collector::start();
+    let backend = Backend::start("r");
+    let proxy = Proxy::start(
+        &format!(
+            "http:\n  routers:\n    hush:\n      rule: \"PathPrefix(`/hush`)\"\n      service: s\n      observability:\n        tracing: false\n    loud:\n      rule: \"PathPrefix(`/loud`)\"\n      service: s\n  services:\n    s:\n      loadBalancer:\n        servers:\n          - url: \"{}\"\n",
+            backend.url()
+        ),
+        &tracing_static(&format!("http://{}/v1/traces", collector.addr), ""),
+    );
+    let hushed = "caf7651916cd43dd8448eb211c80319c";
+    let sent = format!("00-{hushed}-b7ad6b7169203331-01");
+    let resp = request(
+        proxy.web(),
+        "GET",
+        "/hush",
+        "localhost",
+        &[("traceparent", &sent)],
+        "",
+    );
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        echoed_header(&resp, "traceparent").as_deref(),
+        Some(sent.as_str())
+    );
+    let loud = "daf7651916cd43dd8448eb211c80319c";
+    let resp = request(
+        proxy.web(),
+        "GET",
+        "/loud",
+        "localhost",
+        &[("traceparent", &format!("00-{loud}-b7ad6b7169203331-01"))],
+        "",
+    );
+    assert_eq!(resp.status, 200);
+    collector.trace(loud, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        collector
+            .spans()
+            .iter()
+            .all(|g| hex(&g.span.trace_id) != hushed),
+        "tracing: false on the router"
+    );
+}

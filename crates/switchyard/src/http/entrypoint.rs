@@ -179,6 +179,7 @@ impl EntryPointSpec {
                 crate::observe::record::Switches {
                     access_log: o.and_then(|o| o.access_logs).unwrap_or(true),
                     metrics: o.and_then(|o| o.metrics).unwrap_or(true),
+                    tracing: o.and_then(|o| o.tracing).unwrap_or(true),
                 }
             },
             http3: ep.http3.as_ref().map(|h| Http3Settings {

@@ -490,6 +490,9 @@ pub(crate) async fn route(req: Request<Body>, conn: &Conn) -> Response<Body> {
                         t.router = Some(route.name.clone());
                         t.service = Some(route.handler.service_name.clone());
                         t.switches = Some(route.observe);
+                        if !route.observe.tracing {
+                            t.trace = None;
+                        }
                     });
                 }
                 route.handler.clone()

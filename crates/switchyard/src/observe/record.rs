@@ -79,13 +79,16 @@ pub fn note<B>(req: &Request<B>, f: impl FnOnce(&mut TrailData)) {
 }
 
 /// Which sinks a request feeds: the entry point's `observability` switches, overridden by the
-/// matched router's (Traefik 3.1+). Tracing is decided when the request arrives, by the entry point
-/// (see `otel`).
+/// matched router's (Traefik 3.1+). Whether a request is traced is first decided when it arrives,
+/// by the entry point (see `otel`); a router with `tracing: false` then drops the trace (nothing
+/// exported, the caller's `traceparent` passed on untouched). A router cannot turn tracing on
+/// where its entry point has it off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Switches {
     pub access_log: bool,
     /// Router and service metrics (entry point metrics follow the entry point's switch).
     pub metrics: bool,
+    pub tracing: bool,
 }
 
 impl Default for Switches {
@@ -93,6 +96,7 @@ impl Default for Switches {
         Self {
             access_log: true,
             metrics: true,
+            tracing: true,
         }
     }
 }

@@ -429,6 +429,7 @@ impl Compiler<'_> {
                             .and_then(|o| o.access_logs)
                             .unwrap_or(ep_default.access_log),
                         metrics: o.and_then(|o| o.metrics).unwrap_or(ep_default.metrics),
+                        tracing: o.and_then(|o| o.tracing).unwrap_or(ep_default.tracing),
                     }
                 },
             };
