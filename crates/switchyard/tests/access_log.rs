@@ -845,16 +845,10 @@ fn scenario() -> Scenario {
             "authenticated",
             &get("/auth/in", "127.0.0.1", "Authorization: Basic Ym9iOnB3\r\n"),
         ),
-        Case {
-            known: &[(
-                "ClientUsername",
-                "Traefik logs the user name of failed attempts too; basic_auth notes it only on success",
-            )],
-            ..case(
-                "wrong password",
-                &get("/auth/in", "127.0.0.1", "Authorization: Basic Ym9iOmJhZA==\r\n"),
-            )
-        },
+        case(
+            "wrong password",
+            &get("/auth/in", "127.0.0.1", "Authorization: Basic Ym9iOmJhZA==\r\n"),
+        ),
         Case {
             known: &[
                 ("DownstreamContentSize", "Traefik's redirect writes the status text (`Found`) as body; Switchyard's body is empty"),

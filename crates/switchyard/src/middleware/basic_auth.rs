@@ -130,6 +130,8 @@ impl Middleware for BasicAuth {
             };
             if !self.check(&user, &password).await {
                 debug!(user = %user, "basic authentication failed");
+                // Traefik's access log names the user of a failed attempt too.
+                crate::observe::record::note(&req, |t| t.username = Some(user.clone()));
                 return self.unauthorized();
             }
             authenticated(
