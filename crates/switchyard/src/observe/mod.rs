@@ -12,7 +12,6 @@ pub mod otel;
 pub mod record;
 
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
@@ -35,7 +34,6 @@ pub struct Observers {
     pub tracer: Option<Arc<otel::Tracer>>,
     request_headers: bool,
     response_headers: bool,
-    requests: AtomicU64,
 }
 
 impl Observers {
@@ -64,7 +62,6 @@ impl Observers {
             tracer,
             request_headers,
             response_headers,
-            requests: AtomicU64::new(0),
         })
     }
 
@@ -120,7 +117,6 @@ impl Observers {
             request_size,
             tls: ctx.tls_info.clone(),
             protocol: Protocol::of(headers),
-            request_count: self.requests.fetch_add(1, Ordering::Relaxed) + 1,
             entry_point_switches,
             trail,
         }
@@ -163,7 +159,6 @@ pub struct Pending {
     request_size: u64,
     tls: Option<TlsInfo>,
     protocol: Protocol,
-    request_count: u64,
     entry_point_switches: record::Switches,
     trail: Arc<Trail>,
 }
@@ -193,7 +188,6 @@ impl Pending {
             response_size,
             response_headers: response.headers,
             grpc_status: response.grpc_status,
-            request_count: self.request_count,
             entry_point_switches: self.entry_point_switches,
             internal,
             trail,

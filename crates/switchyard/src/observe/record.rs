@@ -202,8 +202,6 @@ pub struct Record {
     pub response_headers: Option<HeaderMap>,
     /// gRPC requests: the `grpc-status` of the response (headers or trailers).
     pub grpc_status: Option<http::HeaderValue>,
-    /// This request's number since the process started (Traefik CLF's request count).
-    pub request_count: u64,
     /// The entry point's observability switches (`entry_point_metrics`: its own series).
     pub entry_point_switches: Switches,
     /// Whether the request was served by an `@internal` router (excluded unless `addInternals`).

@@ -161,7 +161,6 @@ mod tests {
             response_headers: Some(response_headers),
             grpc_status: None,
             entry_point_switches: Default::default(),
-            request_count: 7,
             internal: false,
             trail: TrailData {
                 router: Some(Arc::from("r1@file")),

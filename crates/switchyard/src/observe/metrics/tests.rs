@@ -50,7 +50,6 @@ fn record(status: u16) -> Record {
         response_headers: None,
         grpc_status: None,
         entry_point_switches: Default::default(),
-        request_count: 1,
         internal: false,
         trail: TrailData {
             router: Some(Arc::from("r@file")),
