@@ -140,6 +140,11 @@ impl Mirroring {
             parts.headers.remove(CONTENT_LENGTH);
             parts.headers.remove(TRANSFER_ENCODING);
         }
+        // The copies are not the client's request: they must not write into its observability
+        // trail (server URL, origin status, upstream spans), which describes the main service.
+        parts
+            .extensions
+            .remove::<std::sync::Arc<crate::observe::record::Trail>>();
         let mirrors = self.mirrors.clone();
         let ctx = ctx.clone();
         tokio::spawn(async move {
