@@ -11,7 +11,7 @@ use switchyard_rule::HttpRule;
 
 use super::super::query::qualify;
 use super::super::shape::{self, Object};
-use super::{derive, finish, observability, strings, type_kind};
+use super::{derive, finish, observability, strings, type_kind, RouterFields};
 use super::{Derived, Entry, Errors, Live, Node, Statics, View};
 use crate::runtime::internal;
 use crate::runtime::report::{Report, Status};
@@ -182,26 +182,16 @@ impl<'a> Http<'a> {
                 errors.critical = true;
             }
         }
+        let fields = RouterFields {
+            entry_points: &router.entry_points,
+            middlewares: &router.middlewares,
+            service: router.service.clone().unwrap_or_default(),
+            rule,
+            rule_syntax: router.rule_syntax.as_deref(),
+            priority,
+        };
         let mut json = Object::new();
-        if !router.entry_points.is_empty() {
-            json.insert("entryPoints".into(), strings(&router.entry_points));
-        }
-        if !router.middlewares.is_empty() {
-            json.insert("middlewares".into(), strings(&router.middlewares));
-        }
-        let service = router.service.clone().unwrap_or_default();
-        if !service.is_empty() {
-            json.insert("service".into(), Value::from(service.clone()));
-        }
-        if !rule.is_empty() {
-            json.insert("rule".into(), Value::from(rule.clone()));
-        }
-        if let Some(s) = router.rule_syntax.clone().filter(|s| !s.is_empty()) {
-            json.insert("ruleSyntax".into(), Value::from(s));
-        }
-        if priority != 0 {
-            json.insert("priority".into(), Value::from(priority));
-        }
+        fields.insert(&mut json);
         if let Some(tls) = &router.tls {
             json.insert("tls".into(), Value::Object(shape::object(tls)));
         }
@@ -209,21 +199,7 @@ impl<'a> Http<'a> {
             json.insert("parentRefs".into(), strings(&router.parent_refs));
         }
         json.insert("observability".into(), observability(&router));
-        let status = errors.status();
-        if !errors.list.is_empty() {
-            json.insert("error".into(), strings(&errors.list));
-        }
-        json.insert("status".into(), Value::from(status));
-        if !using.is_empty() {
-            json.insert("using".into(), strings(&using));
-        }
-        let mut e = Entry::new(qualified, provider, json, status);
-        e.rule = rule;
-        e.service = service;
-        e.middlewares = router.middlewares.clone();
-        e.priority = priority;
-        e.entry_points = router.entry_points.len();
-        e
+        fields.entry(qualified, provider, json, &errors, &using)
     }
 
     /// Traefik's `buildRouterHandler`, then the rule: stops at the first failure.

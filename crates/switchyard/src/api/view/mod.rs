@@ -461,6 +461,66 @@ fn observability(r: &Router) -> Value {
     })
 }
 
+/// What HTTP and TCP routers show alike: the configured fields they share, and the list entry.
+struct RouterFields<'a> {
+    entry_points: &'a [String],
+    middlewares: &'a [String],
+    service: String,
+    rule: String,
+    rule_syntax: Option<&'a str>,
+    priority: i64,
+}
+
+impl RouterFields<'_> {
+    /// Adds the shared configured fields (those that are set) to `json`.
+    fn insert(&self, json: &mut Object) {
+        if !self.entry_points.is_empty() {
+            json.insert("entryPoints".into(), strings(self.entry_points));
+        }
+        if !self.middlewares.is_empty() {
+            json.insert("middlewares".into(), strings(self.middlewares));
+        }
+        if !self.service.is_empty() {
+            json.insert("service".into(), Value::from(self.service.clone()));
+        }
+        if !self.rule.is_empty() {
+            json.insert("rule".into(), Value::from(self.rule.clone()));
+        }
+        if let Some(s) = self.rule_syntax.filter(|s| !s.is_empty()) {
+            json.insert("ruleSyntax".into(), Value::from(s));
+        }
+        if self.priority != 0 {
+            json.insert("priority".into(), Value::from(self.priority));
+        }
+    }
+
+    /// Adds `error`, `status` and `using`, and makes the list entry.
+    fn entry(
+        self,
+        name: String,
+        provider: &str,
+        mut json: Object,
+        errors: &Errors,
+        using: &[String],
+    ) -> Entry {
+        let status = errors.status();
+        if !errors.list.is_empty() {
+            json.insert("error".into(), strings(&errors.list));
+        }
+        json.insert("status".into(), Value::from(status));
+        if !using.is_empty() {
+            json.insert("using".into(), strings(using));
+        }
+        let mut e = Entry::new(name, provider, json, status);
+        e.rule = self.rule;
+        e.service = self.service;
+        e.middlewares = self.middlewares.to_vec();
+        e.priority = self.priority;
+        e.entry_points = self.entry_points.len();
+        e
+    }
+}
+
 fn strings(v: &[String]) -> Value {
     Value::from(v.to_vec())
 }

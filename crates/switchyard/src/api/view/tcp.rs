@@ -13,7 +13,7 @@ use switchyard_rule::TcpRule;
 
 use super::super::query::qualify;
 use super::super::shape::{self, Object};
-use super::{finish, strings, type_kind, Entry, Errors, Live, Node, Statics, View};
+use super::{finish, strings, type_kind, Entry, Errors, Live, Node, RouterFields, Statics, View};
 
 /// The TCP side of the emulated build.
 pub(super) struct Tcp<'a> {
@@ -151,44 +151,26 @@ impl<'a> Tcp<'a> {
             }
             self.build_router(provider, &mut router, &rule, parsed, &mut errors);
         }
+        let fields = RouterFields {
+            entry_points: &router.entry_points,
+            middlewares: &router.middlewares,
+            service: router.service.clone().unwrap_or_default(),
+            rule,
+            rule_syntax: router.rule_syntax.as_deref(),
+            priority,
+        };
         let mut json = Object::new();
-        if !router.entry_points.is_empty() {
-            json.insert("entryPoints".into(), strings(&router.entry_points));
-        }
-        if !router.middlewares.is_empty() {
-            json.insert("middlewares".into(), strings(&router.middlewares));
-        }
-        let service = router.service.clone().unwrap_or_default();
-        if !service.is_empty() {
-            json.insert("service".into(), Value::from(service.clone()));
-        }
-        if !rule.is_empty() {
-            json.insert("rule".into(), Value::from(rule.clone()));
-        }
-        if let Some(s) = router.rule_syntax.clone().filter(|s| !s.is_empty()) {
-            json.insert("ruleSyntax".into(), Value::from(s));
-        }
-        if priority != 0 {
-            json.insert("priority".into(), Value::from(priority));
-        }
+        fields.insert(&mut json);
         if let Some(tls) = &router.tls {
             json.insert("tls".into(), Value::Object(shape::tcp_router_tls(tls)));
         }
-        let status = errors.status();
-        if !errors.list.is_empty() {
-            json.insert("error".into(), strings(&errors.list));
-        }
-        json.insert("status".into(), Value::from(status));
-        if !using.is_empty() {
-            json.insert("using".into(), strings(&using));
-        }
-        let mut e = Entry::new(format!("{name}@{provider}"), provider, json, status);
-        e.rule = rule;
-        e.service = service;
-        e.middlewares = router.middlewares.clone();
-        e.priority = priority;
-        e.entry_points = router.entry_points.len();
-        e
+        fields.entry(
+            format!("{name}@{provider}"),
+            provider,
+            json,
+            &errors,
+            &using,
+        )
     }
 
     fn build_router(
