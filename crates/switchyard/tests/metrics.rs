@@ -755,11 +755,10 @@ fn internal_traffic_only_with_add_internals() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Behaviours that need wiring outside the metrics module (see docs/metrics.md, "Wiring"); the
+// Behaviours fed by the data path (child load balancer, gRPC status, removed series); the
 // expectations were checked against Traefik 3.7 by hand.
 
 #[test]
-
 fn service_series_name_the_child_load_balancer() {
     let backend = Backend::start("b");
     let routers =
@@ -791,7 +790,6 @@ fn service_series_name_the_child_load_balancer() {
 }
 
 #[test]
-
 fn grpc_status_is_the_code_of_grpc_requests() {
     let backend = fixed_backend(
         b"HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: 5\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".to_vec(),
@@ -828,7 +826,6 @@ fn grpc_status_is_the_code_of_grpc_requests() {
 }
 
 #[test]
-
 fn series_of_removed_routers_go_after_one_scrape() {
     let backend = Backend::start("b");
     let config = |router: &str| {

@@ -47,11 +47,11 @@ impl Observers {
         let metrics = metrics::Metrics::from_static(cfg, services)?.map(Arc::new);
         let access_log = access_log::AccessLog::from_static(cfg)?.map(Arc::new);
         let tracer = otel::Tracer::from_static(cfg)?.map(Arc::new);
+        // The tracer reads the request headers it captures itself, in `start`.
         let request_headers = metrics.as_ref().is_some_and(|m| m.wants_request_headers())
             || access_log
                 .as_ref()
-                .is_some_and(|a| a.wants_request_headers())
-            || tracer.as_ref().is_some_and(|t| t.wants_request_headers());
+                .is_some_and(|a| a.wants_request_headers());
         let response_headers = access_log
             .as_ref()
             .is_some_and(|a| a.wants_response_headers())
@@ -68,11 +68,6 @@ impl Observers {
     /// Whether any sink is configured.
     pub fn is_active(&self) -> bool {
         self.metrics.is_some() || self.access_log.is_some() || self.tracer.is_some()
-    }
-
-    /// Whether records carry the request headers.
-    pub fn wants_request_headers(&self) -> bool {
-        self.request_headers
     }
 
     /// A request arrived: gives it a trail (in its extensions) and starts its record.

@@ -188,7 +188,7 @@ pub struct Record {
     /// The Host header (or the HTTP/2 authority), as sent.
     pub host: String,
     /// The request's headers as the client sent them; only kept when a sink asked
-    /// ([`super::Observers::wants_request_headers`]).
+    /// (`headerLabels`, access log header fields).
     pub request_headers: Option<HeaderMap>,
     /// The request body's declared length (`Content-Length`), 0 when unknown.
     pub request_size: u64,

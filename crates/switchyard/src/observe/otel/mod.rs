@@ -145,12 +145,6 @@ impl Tracer {
         }))
     }
 
-    /// Whether `Record::request_headers` is needed: never, the captured request headers are
-    /// read by [`Tracer::start`].
-    pub fn wants_request_headers(&self) -> bool {
-        false
-    }
-
     /// Whether `Record::response_headers` is needed (`capturedResponseHeaders`).
     pub fn wants_response_headers(&self) -> bool {
         !self.captured.response.is_empty()
